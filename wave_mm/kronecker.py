@@ -1,0 +1,153 @@
+"""Kronecker maths of WAVE: templates and scalers to weights, and back.
+
+Pure torch, no OpenMMLab imports: both stages (template distillation and
+scaler fitting) and every initializer call these functions, and nothing else
+re-derives block grids or crops.
+
+Shapes, for one weight type of a model with ``L`` layers and ``K`` templates:
+
+- matrix templates ``T`` are ``[K, o, i]``; scalers ``S`` are ``[L, K, A, B]``
+  and ``W[l] = sum_k S[l, k] ⊗ T[k]`` is ``[L, A*o, B*i]``;
+- vector templates ``T`` are ``[K, t]``; scalers ``S`` are ``[L, K, A]`` and
+  ``W[l]`` is the concatenation over ``a`` of ``sum_k S[l, k, a] * T[k]``.
+
+A target dimension that is not a multiple of the block is built at the next
+multiple and cropped to its top-left part.
+"""
+import math
+from typing import Literal, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+WidthRule = Literal['crop', 'mean']
+
+
+def grid_shape(shape: Sequence[int], block: Sequence[int]) -> Tuple[int, ...]:
+    """Number of template blocks along each axis needed to cover ``shape``.
+
+    Args:
+        shape: The target weight shape, e.g. ``(out, in)`` or ``(length,)``.
+        block: The template shape, of the same length as ``shape``.
+
+    Returns:
+        ``ceil(shape / block)`` per axis.
+    """
+    if len(shape) != len(block):
+        raise ValueError(f'shape {tuple(shape)} and template block '
+                         f'{tuple(block)} have different ranks')
+    return tuple(math.ceil(n / b) for n, b in zip(shape, block))
+
+
+def compose(scalers: Tensor, templates: Tensor,
+            shape: Sequence[int]) -> Tensor:
+    """Build the weights of all layers of one type: ``sum_k S ⊗ T``.
+
+    One contraction for all layers, blocks and templates; the result is
+    cropped to ``shape`` where ``shape`` is not a multiple of the block.
+
+    Args:
+        scalers: ``[L, K, *grid]`` with ``len(grid) == templates.ndim - 1``.
+        templates: ``[K, *block]``, 1-D (vectors) or 2-D (matrices) blocks.
+        shape: The per-layer weight shape, at most ``grid * block``.
+
+    Returns:
+        ``[L, *shape]`` weights.
+    """
+    num_layers, num_templates = scalers.shape[:2]
+    grid, block = scalers.shape[2:], templates.shape[1:]
+    if templates.shape[0] != num_templates or len(grid) != len(block):
+        raise ValueError(f'scalers {tuple(scalers.shape)} do not match '
+                         f'templates {tuple(templates.shape)}')
+    if any(n > g * b for n, g, b in zip(shape, grid, block)):
+        raise ValueError(f'shape {tuple(shape)} exceeds the grid {grid} of '
+                         f'{tuple(block)} blocks')
+    if len(block) == 1:
+        weights = torch.einsum('lka,kt->lat', scalers, templates)
+        weights = weights.reshape(num_layers, grid[0] * block[0])
+        return weights[:, :shape[0]]
+    if len(block) == 2:
+        # [L*A*B, K] @ [K, o*i] is a single GEMM; the permute lays the
+        # blocks out as the grid.
+        flat = scalers.permute(0, 2, 3, 1).reshape(-1, num_templates)
+        blocks = flat @ templates.reshape(num_templates, -1)
+        blocks = blocks.view(num_layers, grid[0], grid[1], *block)
+        weights = blocks.permute(0, 1, 3, 2, 4).reshape(
+            num_layers, grid[0] * block[0], grid[1] * block[1])
+        return weights[:, :shape[0], :shape[1]]
+    raise ValueError(f'templates must be 1-D or 2-D blocks, got {tuple(block)}')
+
+
+def resample_depth(scalers: Tensor, num_layers: int) -> Tensor:
+    """Resample per-layer scalers to ``num_layers`` by linear interpolation.
+
+    Layer ``j`` of the target sits at relative position ``j / (L' - 1)`` of
+    the source's ``L`` layers; equal depths give the scalers unchanged.
+
+    Args:
+        scalers: ``[L, ...]`` scalers of the source model.
+        num_layers: Target depth ``L'``.
+
+    Returns:
+        ``[L', ...]`` scalers.
+    """
+    src = scalers.shape[0]
+    if num_layers < 1:
+        raise ValueError(f'num_layers must be >= 1, got {num_layers}')
+    if num_layers == src:
+        return scalers.clone()
+    if src == 1 or num_layers == 1:
+        pos = torch.zeros(num_layers, dtype=torch.float64)
+    else:
+        pos = torch.linspace(0, src - 1, num_layers, dtype=torch.float64)
+    lo = pos.floor().long().clamp(max=src - 1)
+    hi = (lo + 1).clamp(max=src - 1)
+    frac = (pos - lo).to(scalers.dtype).view(-1, *[1] * (scalers.ndim - 1))
+    return scalers[lo] * (1 - frac) + scalers[hi] * frac
+
+
+def resample_grid(scalers: Tensor, grid: Sequence[int],
+                  rule: WidthRule = 'crop') -> Tensor:
+    """Resample the block grid of scalers ``[L, K, *grid]`` to a new grid.
+
+    ``'crop'`` keeps the top-left blocks (the same residual channels in every
+    layer); ``'mean'`` fills each target block with the mean over the source
+    blocks that map onto it. Where the target grid is larger than the source,
+    both rules repeat the source blocks cyclically.
+
+    Args:
+        scalers: ``[L, K, *grid_src]``.
+        grid: Target grid, one entry per block axis.
+        rule: ``'crop'`` or ``'mean'``.
+
+    Returns:
+        ``[L, K, *grid]`` scalers.
+    """
+    if rule not in ('crop', 'mean'):
+        raise ValueError(f"width rule must be 'crop' or 'mean', got {rule!r}")
+    out = scalers
+    for axis, size in enumerate(grid, start=2):
+        src = out.shape[axis]
+        if size == src:
+            continue
+        if size > src or rule == 'crop':
+            index = torch.arange(size, device=out.device) % src
+            out = out.index_select(axis, index)
+        else:
+            # Source blocks split into ``size`` contiguous groups.
+            bounds = torch.linspace(0, src, size + 1).round().long().tolist()
+            parts = [
+                out.narrow(axis, a, max(b - a, 1)).mean(axis, keepdim=True)
+                for a, b in zip(bounds[:-1], bounds[1:])
+            ]
+            out = torch.cat(parts, dim=axis)
+    return out.clone() if out is scalers else out
+
+
+def resample_scalers(scalers: Tensor, num_layers: int, grid: Sequence[int],
+                     rule: WidthRule = 'crop') -> Tensor:
+    """Data-free scalers for a new size: depth interpolation, grid resampling.
+
+    For the source's own depth and grid this is the identity.
+    """
+    return resample_grid(resample_depth(scalers, num_layers), grid, rule)

@@ -1,0 +1,3 @@
+from .wave_template import WaveTemplate
+
+__all__ = ['WaveTemplate']

@@ -1,0 +1,117 @@
+"""``TemplateBank``: the templates of every weight type and one model's scalers.
+
+A bank owns, per weight type ``t`` (``'q'``, ``'fc1'``, ``'ln1_weight'``...),
+the shared templates ``[N_t, *block]`` and the scalers ``[L_t, N_t, *grid]``
+of one model size, and composes them into that model's weights with
+:func:`wave_mm.kronecker.compose`. Which tensor of a ViT each type becomes is
+the business of :mod:`wave_mm.models.vit_layout`.
+"""
+import math
+from typing import Dict, Mapping, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from wave_mm.kronecker import compose, grid_shape
+from wave_mm.templates import TemplateSpec
+
+
+class TemplateBank(nn.Module):
+    """Templates shared by all sizes plus the scalers of one model size.
+
+    Args:
+        specs: Template spec per weight type.
+        shapes: Per-layer weight shape of this model, per weight type.
+        depths: Number of layers ``L_t`` per weight type (1 for tensors that
+            exist once per model, e.g. the position embedding).
+    """
+
+    def __init__(self, specs: Mapping[str, TemplateSpec],
+                 shapes: Mapping[str, Tuple[int, ...]],
+                 depths: Mapping[str, int]) -> None:
+        super().__init__()
+        if set(specs) != set(shapes) or set(specs) != set(depths):
+            raise ValueError('specs, shapes and depths must name the same '
+                             f'weight types, got {sorted(specs)}, '
+                             f'{sorted(shapes)} and {sorted(depths)}')
+        self.specs = dict(specs)
+        self.shapes = {t: tuple(s) for t, s in shapes.items()}
+        self.templates = nn.ParameterDict()
+        self.scalers = nn.ParameterDict()
+        for name, spec in self.specs.items():
+            grid = grid_shape(self.shapes[name], spec.block)
+            self.templates[name] = nn.Parameter(
+                torch.zeros(spec.count, *spec.block))
+            self.scalers[name] = nn.Parameter(
+                torch.zeros(depths[name], spec.count, *grid))
+        self.init_weights()
+
+    @property
+    def types(self) -> Tuple[str, ...]:
+        """The templated weight types, in insertion order."""
+        return tuple(self.specs)
+
+    def grid(self, name: str) -> Tuple[int, ...]:
+        """Block grid of weight type ``name`` in this model."""
+        return tuple(self.scalers[name].shape[2:])
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Random templates and scalers whose composition has the scale of
+        mmpretrain's ViT initialisation (std 0.02, ones for norm scales)."""
+        for name, spec in self.specs.items():
+            templates, scalers = self.templates[name], self.scalers[name]
+            count = spec.count
+            if spec.init == 'ones':
+                # sum_k (1/K) * ~1 = ~1; the noise breaks template symmetry.
+                templates.normal_(1.0, 0.02)
+                scalers.normal_(1.0 / count, 0.02 / count)
+            else:
+                std = 0.02 if spec.init == 'normal' else 0.002
+                nn.init.trunc_normal_(templates, std=std, a=-2 * std,
+                                      b=2 * std)
+                scalers.normal_(0.0, 1.0 / math.sqrt(count))
+
+    def compose(self, name: str) -> Tensor:
+        """Weights ``[L_t, *shape_t]`` of one type."""
+        return compose(self.scalers[name], self.templates[name],
+                       self.shapes[name])
+
+    def forward(self) -> Dict[str, Tensor]:
+        """Weights of every templated type, ``{type: [L_t, *shape_t]}``."""
+        return {name: self.compose(name) for name in self.specs}
+
+    def freeze_templates(self, frozen: bool = True) -> None:
+        """Stop (or restart) gradients to the shared templates."""
+        for param in self.templates.values():
+            param.requires_grad_(not frozen)
+
+    def num_scalers(self) -> int:
+        """Number of scaler entries, the size-specific parameters."""
+        return sum(p.numel() for p in self.scalers.values())
+
+    def load_tensors(self,
+                     templates: Mapping[str, Tensor],
+                     scalers: Optional[Mapping[str, Tensor]] = None) -> None:
+        """Copy templates (and optionally scalers) into the bank in place.
+
+        Raises:
+            KeyError: A weight type of the bank is missing from the input.
+            ValueError: A tensor has the wrong shape.
+        """
+        sources = [('templates', self.templates, templates)]
+        if scalers is not None:
+            sources.append(('scalers', self.scalers, scalers))
+        for kind, params, values in sources:
+            for name, param in params.items():
+                if name not in values:
+                    raise KeyError(f'{kind} for weight type {name!r} missing')
+                if tuple(values[name].shape) != tuple(param.shape):
+                    raise ValueError(
+                        f'{kind} of {name!r} have shape '
+                        f'{tuple(values[name].shape)}, expected '
+                        f'{tuple(param.shape)}')
+        with torch.no_grad():
+            for kind, params, values in sources:
+                for name, param in params.items():
+                    param.copy_(values[name])

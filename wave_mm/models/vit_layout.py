@@ -1,0 +1,243 @@
+"""Which tensor of an mmpretrain ``VisionTransformer`` each weight type is.
+
+WAVE templates are kept per *weight type* (``'q'``, ``'fc1'``, ...), in PyTorch
+``out x in`` orientation, q, k and v apart although mmpretrain fuses them in
+one ``qkv`` Linear. :class:`ViTLayout` maps the composed ``[L, *shape]``
+weights of a :class:`~wave_mm.models.TemplateBank` onto the state-dict names of
+a stock ViT, so one layout serves the ``WaveTemplate`` backbone (stage 1),
+``WaveInit`` and the ``ScalerInitHook`` (stage 2).
+"""
+import math
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+
+import torch
+from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
+from torch import Tensor
+
+from wave_mm.templates import TemplateSpec
+
+#: Parameter groups that can be templated, and the weight types in each.
+GROUPS: Dict[str, Tuple[str, ...]] = {
+    'attn': ('q', 'k', 'v', 'proj'),
+    'ffn': ('fc1', 'fc2'),
+    'bias': ('q_bias', 'k_bias', 'v_bias', 'proj_bias', 'fc1_bias',
+             'fc2_bias'),
+    'norm': ('ln1_weight', 'ln1_bias', 'ln2_weight', 'ln2_bias',
+             'norm_weight', 'norm_bias'),
+    'embed': ('patch_embed', 'patch_embed_bias', 'pos_embed', 'cls_token'),
+}
+ALL_GROUPS: Tuple[str, ...] = tuple(GROUPS)
+
+_ONES = ('ln1_weight', 'ln2_weight', 'norm_weight')
+_ZEROS = ('cls_token', ) + GROUPS['bias'] + ('ln1_bias', 'ln2_bias',
+                                              'norm_bias', 'patch_embed_bias')
+# Per-layer weight types: (parameter suffix, rows of the fused qkv or None).
+_LAYER_PARAMS: Dict[str, Tuple[str, int]] = {
+    'q': ('attn.qkv.weight', 0),
+    'k': ('attn.qkv.weight', 1),
+    'v': ('attn.qkv.weight', 2),
+    'proj': ('attn.proj.weight', -1),
+    'fc1': ('ffn.layers.0.0.weight', -1),
+    'fc2': ('ffn.layers.1.weight', -1),
+    'q_bias': ('attn.qkv.bias', 0),
+    'k_bias': ('attn.qkv.bias', 1),
+    'v_bias': ('attn.qkv.bias', 2),
+    'proj_bias': ('attn.proj.bias', -1),
+    'fc1_bias': ('ffn.layers.0.0.bias', -1),
+    'fc2_bias': ('ffn.layers.1.bias', -1),
+    'ln1_weight': ('ln1.weight', -1),
+    'ln1_bias': ('ln1.bias', -1),
+    'ln2_weight': ('ln2.weight', -1),
+    'ln2_bias': ('ln2.bias', -1),
+}
+_MODEL_PARAMS: Dict[str, str] = {
+    'patch_embed': 'patch_embed.projection.weight',
+    'patch_embed_bias': 'patch_embed.projection.bias',
+    'pos_embed': 'pos_embed',
+    'cls_token': 'cls_token',
+    'norm_weight': 'ln1.weight',
+    'norm_bias': 'ln1.bias',
+}
+
+
+@dataclass(frozen=True)
+class ViTArch:
+    """The sizes of a ViT that templates must fit.
+
+    Args:
+        embed_dims: Width ``D``.
+        num_layers: Depth ``L``.
+        num_heads: Attention heads; ``D`` must be a multiple.
+        feedforward_channels: FFN hidden width ``F``.
+        patch_size: Patch side in pixels.
+        in_channels: Image channels.
+        patch_resolution: Patch grid ``(h, w)`` of the position embedding.
+        num_extra_tokens: 1 with a class token, else 0.
+    """
+    embed_dims: int
+    num_layers: int
+    num_heads: int
+    feedforward_channels: int
+    patch_size: int
+    in_channels: int
+    patch_resolution: Tuple[int, int]
+    num_extra_tokens: int
+
+    @classmethod
+    def from_vit(cls, vit: VisionTransformer) -> 'ViTArch':
+        """Read the sizes off a built ``VisionTransformer``."""
+        proj = vit.patch_embed.projection
+        return cls(
+            embed_dims=vit.embed_dims,
+            num_layers=vit.num_layers,
+            num_heads=vit.arch_settings['num_heads'],
+            feedforward_channels=vit.arch_settings['feedforward_channels'],
+            patch_size=proj.kernel_size[0],
+            in_channels=proj.in_channels,
+            patch_resolution=tuple(vit.patch_resolution),
+            num_extra_tokens=vit.num_extra_tokens)
+
+    @property
+    def num_tokens(self) -> int:
+        """Length of the position embedding."""
+        h, w = self.patch_resolution
+        return h * w + self.num_extra_tokens
+
+    def as_dict(self) -> Dict[str, object]:
+        """Plain-JSON form, used in templates and scalers files."""
+        return dict(self.__dict__, patch_resolution=list(self.patch_resolution))
+
+
+def default_specs(arch: ViTArch, types: Iterable[str], template_width: int,
+                  ffn_ratio: int, num_templates: int) -> Dict[str, TemplateSpec]:
+    """Template specs for a model that learns its own templates.
+
+    Base-width templates (``template_width=192`` for the DeiT family) or
+    head-sized blocks (``template_width=64, ffn_ratio=1``); every matrix,
+    vector and embedding is cut along its width axes into such blocks.
+    """
+    d0, f0 = template_width, ffn_ratio * template_width
+    patch = arch.in_channels * arch.patch_size**2
+    blocks = {
+        'q': (d0, d0), 'k': (d0, d0), 'v': (d0, d0), 'proj': (d0, d0),
+        'fc1': (f0, d0), 'fc2': (d0, f0), 'fc1_bias': (f0, ),
+        'patch_embed': (d0, patch), 'pos_embed': (arch.num_tokens, d0),
+    }
+    specs = {}
+    for name in types:
+        init = ('ones' if name in _ONES else
+                'zeros' if name in _ZEROS else 'normal')
+        specs[name] = TemplateSpec(blocks.get(name, (d0, )), num_templates,
+                                   init)
+    return specs
+
+
+class ViTLayout:
+    """Mapping between weight types and one ViT's state-dict entries.
+
+    Args:
+        vit: The ``VisionTransformer`` (or subclass) whose tensors are meant.
+        groups: Parameter groups (keys of :data:`GROUPS`) to template.
+
+    Weight types whose tensor the model lacks (no qkv bias, no final norm,
+    no class token) are left out.
+    """
+
+    def __init__(self, vit: VisionTransformer,
+                 groups: Sequence[str] = ALL_GROUPS) -> None:
+        unknown = set(groups) - set(GROUPS)
+        if unknown:
+            raise ValueError(f'unknown template groups {sorted(unknown)}; '
+                             f'choose from {list(GROUPS)}')
+        self.arch = ViTArch.from_vit(vit)
+        present = {name for name, _ in vit.named_parameters()}
+        self.names: Dict[str, List[Tuple[str, int]]] = {}
+        for group in groups:
+            for name in GROUPS[group]:
+                targets = self._targets(name)
+                if all(param in present for param, _ in targets):
+                    self.names[name] = targets
+
+    @property
+    def types(self) -> Tuple[str, ...]:
+        """Templated weight types present in the model."""
+        return tuple(self.names)
+
+    def _targets(self, name: str) -> List[Tuple[str, int]]:
+        if name in _LAYER_PARAMS:
+            suffix, part = _LAYER_PARAMS[name]
+            return [(f'layers.{i}.{suffix}', part)
+                    for i in range(self.arch.num_layers)]
+        return [(_MODEL_PARAMS[name], -1)]
+
+    def param_names(self) -> List[str]:
+        """State-dict names (relative to the backbone) that are templated."""
+        return sorted({p for t in self.names.values() for p, _ in t})
+
+    def depth(self, name: str) -> int:
+        """Number of layers ``L_t`` of weight type ``name``."""
+        return len(self.names[name])
+
+    def shape(self, name: str, block: Sequence[int]) -> Tuple[int, ...]:
+        """Per-layer shape of ``name`` in template orientation."""
+        a = self.arch
+        d, f = a.embed_dims, a.feedforward_channels
+        if name == 'fc1':
+            return (f, d)
+        if name == 'fc2':
+            return (d, f)
+        if name == 'fc1_bias':
+            return (f, )
+        if name == 'patch_embed':
+            return (d, a.in_channels * a.patch_size**2)
+        if name == 'pos_embed':
+            # Built at the templates' own token count, then resized.
+            return (block[0], d)
+        if name in GROUPS['attn']:
+            return (d, d)
+        return (d, )
+
+    def to_state_dict(self, weights: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+        """Turn ``{type: [L_t, *shape]}`` into ViT state-dict entries.
+
+        The fused ``qkv`` tensors are concatenated from q, k and v, the patch
+        embedding reshaped to a convolution kernel and the position embedding
+        resized (bicubic, as mmpretrain does) to this model's patch grid.
+        """
+        pieces: Dict[str, Dict[int, Tensor]] = {}
+        for name, targets in self.names.items():
+            for layer, (param, part) in enumerate(targets):
+                pieces.setdefault(param, {})[part] = weights[name][layer]
+        state = {}
+        for param, parts in pieces.items():
+            value = (parts[-1] if -1 in parts else torch.cat(
+                [parts[0], parts[1], parts[2]], dim=0))
+            state[param] = self._to_param(param, value)
+        return state
+
+    def _to_param(self, param: str, value: Tensor) -> Tensor:
+        a = self.arch
+        if param == 'patch_embed.projection.weight':
+            return value.reshape(a.embed_dims, a.in_channels, a.patch_size,
+                                 a.patch_size)
+        if param == 'cls_token':
+            return value.reshape(1, 1, -1)
+        if param == 'pos_embed':
+            return self._resize_pos_embed(value.unsqueeze(0))
+        return value
+
+    def _resize_pos_embed(self, pos_embed: Tensor) -> Tensor:
+        a = self.arch
+        if pos_embed.shape[1] == a.num_tokens:
+            return pos_embed
+        # Square patch grids, as in mmpretrain's ``_prepare_pos_embed``.
+        extra = pos_embed.shape[1] - a.num_extra_tokens
+        side = math.isqrt(extra)
+        if side * side != extra:
+            raise ValueError(f'cannot resize a position embedding of '
+                             f'{pos_embed.shape[1]} tokens to '
+                             f'{a.num_tokens}: not a square patch grid')
+        return resize_pos_embed(pos_embed, (side, side), a.patch_resolution,
+                                num_extra_tokens=a.num_extra_tokens)

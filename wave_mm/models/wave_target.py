@@ -1,0 +1,131 @@
+"""``WaveTarget``: the Kronecker view of a stock ViT of any size.
+
+Given a templates file and a built mmpretrain ``VisionTransformer`` (the
+*target*), it checks that the templates fit, makes the target's scalers
+(data-free from the auxiliary's, or from a scalers file) and composes the
+target's tensors. ``WaveInit``, the ``ScalerInitHook`` and
+``tools/wave_init.py`` all go through it.
+"""
+from typing import Dict, Optional
+
+import torch
+from mmpretrain.models.backbones import VisionTransformer
+from torch import Tensor, nn
+
+from wave_mm.kronecker import WidthRule, grid_shape, resample_scalers
+from wave_mm.templates import Scalers, Templates, TemplatesFileError
+from .template_bank import TemplateBank
+from .vit_layout import ViTLayout
+
+# Arch keys a scalers file must agree on with its target.
+_ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'feedforward_channels',
+              'patch_size', 'in_channels')
+
+
+class WaveTarget(nn.Module):
+    """Templates (frozen) and one target's scalers, laid out on its ViT.
+
+    Args:
+        vit: The target ``VisionTransformer``; only read.
+        templates: Contents of a templates file.
+        scalers: Fitted scalers for this arch; ``None`` derives them from the
+            auxiliary's scalers by the data-free rule of
+            :func:`wave_mm.kronecker.resample_scalers` (linear interpolation
+            over relative depth, then ``width_rule`` on the block grid; the
+            identity for the auxiliary's own arch).
+        width_rule: ``'crop'`` (top-left blocks) or ``'mean'``.
+        source: Name of the templates file, for error messages.
+    """
+
+    def __init__(self,
+                 vit: VisionTransformer,
+                 templates: Templates,
+                 scalers: Optional[Scalers] = None,
+                 width_rule: WidthRule = 'crop',
+                 source: str = 'templates') -> None:
+        super().__init__()
+        self.layout = ViTLayout(vit, templates.groups)
+        self.source = source
+        arch = self.layout.arch
+        self._check_fits(templates)
+        types = [t for t in self.layout.types if t in templates.specs]
+        specs = {t: templates.specs[t] for t in types}
+        shapes = {t: self.layout.shape(t, specs[t].block) for t in types}
+        depths = {t: self.layout.depth(t) for t in types}
+        self.bank = TemplateBank(specs, shapes, depths)
+        self.templates_hash = templates.content_hash
+        if scalers is None:
+            values = {
+                t: resample_scalers(templates.scalers[t], depths[t],
+                                    grid_shape(shapes[t], specs[t].block),
+                                    width_rule)
+                for t in types
+            }
+        else:
+            self._check_scalers(scalers)
+            values = scalers.scalers
+        self.bank.load_tensors(templates.templates, values)
+        self.bank.freeze_templates()
+        # The auxiliary's own non-templated tensors reproduce it exactly.
+        same_arch = all(templates.arch.get(k) == v
+                        for k, v in arch.as_dict().items())
+        self.extras = dict(templates.extras) if same_arch else {}
+
+    def _check_fits(self, templates: Templates) -> None:
+        arch, src = self.layout.arch, self.source
+        if arch.embed_dims % arch.num_heads:
+            raise ValueError(f'{src}: target width {arch.embed_dims} is not '
+                             f'divisible by its {arch.num_heads} heads')
+        widths = [s.block[-1] for t, s in templates.specs.items()
+                  if t in ('q', 'k', 'v', 'proj')]
+        if widths and arch.embed_dims < widths[0]:
+            raise ValueError(f'{src}: target width {arch.embed_dims} is '
+                             f'smaller than one template block ({widths[0]})')
+        patch = templates.specs.get('patch_embed')
+        need = arch.in_channels * arch.patch_size**2
+        if patch is not None and patch.block[1] != need:
+            raise ValueError(
+                f'{src}: templates are for patch_size x patch_size x '
+                f'in_channels = {patch.block[1]} inputs per patch, the target '
+                f'has patch_size={arch.patch_size}, '
+                f'in_channels={arch.in_channels} ({need})')
+
+    def _check_scalers(self, scalers: Scalers) -> None:
+        own = self.layout.arch.as_dict()
+        wrong = {k: (scalers.arch.get(k), own[k])
+                 for k in _ARCH_KEYS if scalers.arch.get(k) != own[k]}
+        if wrong:
+            raise TemplatesFileError(
+                'scalers file is for another arch: ' + ', '.join(
+                    f'{k}={a} (target {b})' for k, (a, b) in wrong.items()))
+        if scalers.templates_hash and (scalers.templates_hash !=
+                                       self.templates_hash):
+            raise TemplatesFileError(
+                f'scalers were fitted to templates {scalers.templates_hash}, '
+                f'not to {self.source} ({self.templates_hash})')
+
+    def forward(self) -> Dict[str, Tensor]:
+        """The target's templated tensors by backbone state-dict name."""
+        return self.layout.to_state_dict(self.bank())
+
+    def state_dict_for_vit(self) -> Dict[str, Tensor]:
+        """Templated tensors and, for the auxiliary's arch, its extras."""
+        with torch.no_grad():
+            state = {k: v.detach() for k, v in self().items()}
+        return {**self.extras, **state}
+
+    @torch.no_grad()
+    def write_into(self, vit: VisionTransformer) -> Dict[str, Tensor]:
+        """Copy the composed tensors into ``vit`` in place; returns them."""
+        state = self.state_dict_for_vit()
+        params = dict(vit.named_parameters())
+        params.update(vit.named_buffers())
+        for name, value in state.items():
+            if name in params and params[name].shape == value.shape:
+                params[name].copy_(value)
+        return state
+
+    def scalers_data(self) -> Scalers:
+        """The target's scalers as stored in a scalers file."""
+        return Scalers({k: v.detach() for k, v in self.bank.scalers.items()},
+                       self.layout.arch.as_dict(), self.templates_hash)
