@@ -3,7 +3,7 @@
 Importing the package registers its components into mmpretrain's registries
 and lets MMEngine checkpoints load under ``weights_only``.
 """
-from . import engine, models  # noqa: F401
+from . import datasets, engine, models  # noqa: F401
 from .version import __version__
 
 __all__ = ['__version__']

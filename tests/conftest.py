@@ -1,0 +1,31 @@
+"""Shared fixtures: tiny auxiliary models and their templates files."""
+import logging
+import warnings
+
+import pytest
+import torch
+from mmengine.logging import MMLogger
+
+import wave_mm  # noqa: F401
+from wave_helpers import TINY_AUX
+from wave_mm.models import WaveTemplate
+
+warnings.filterwarnings('ignore', message='Fail to import')
+MMLogger.get_instance('mmengine', log_level=logging.WARNING)
+
+
+@pytest.fixture
+def aux() -> WaveTemplate:
+    torch.manual_seed(0)
+    model = WaveTemplate(**TINY_AUX)
+    model.init_weights()
+    model.eval()
+    return model
+
+
+@pytest.fixture
+def templates_file(aux, tmp_path) -> str:
+    path = str(tmp_path / 'templates.safetensors')
+    aux.export_templates(path, ancestry='unit test')
+    return path
+
