@@ -1,11 +1,14 @@
 """Models: the template bank, the ViT layout, backbone, head, classifier."""
 from .backbones import WaveTemplate
+from .classifiers import DistillImageClassifier
+from .heads import KroneckerDistillHead
 from .initializers import WaveInit
 from .template_bank import TemplateBank
 from .vit_layout import ALL_GROUPS, GROUPS, ViTArch, ViTLayout, default_specs
 from .wave_target import WaveTarget
 
 __all__ = [
-    'ALL_GROUPS', 'GROUPS', 'TemplateBank', 'ViTArch', 'ViTLayout',
+    'ALL_GROUPS', 'DistillImageClassifier', 'GROUPS', 'KroneckerDistillHead',
+    'TemplateBank', 'ViTArch', 'ViTLayout',
     'WaveInit', 'WaveTarget', 'WaveTemplate', 'default_specs'
 ]

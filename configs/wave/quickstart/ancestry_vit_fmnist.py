@@ -1,0 +1,17 @@
+# Step 1 of the quickstart: train the ancestry ViT that templates are
+# distilled from (stands in for the pre-trained DeiT-B of ImageNet).
+_base_ = ['./_base_.py']
+
+model = dict(
+    type='ImageClassifier',
+    backbone={{_base_.vit}},
+    neck=None,
+    head=dict(
+        type='VisionTransformerClsHead',
+        num_classes=10,
+        in_channels=128,
+        loss=dict(type='CrossEntropyLoss')),
+    init_cfg=[
+        dict(type='TruncNormal', layer='Linear', std=.02),
+        dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
+    ])

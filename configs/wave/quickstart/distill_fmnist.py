@@ -1,0 +1,39 @@
+# Step 2 of the quickstart: distil weight templates from the ancestry into an
+# auxiliary ViT of the same shape whose weights are sum_k S_k (x) T_k.
+# The templates file lands in the work dir as templates.safetensors.
+_base_ = ['./_base_.py']
+
+# A checkpoint file, or the ancestry's work dir (its last checkpoint).
+teacher_checkpoint = 'work_dirs/ancestry_vit_fmnist'
+
+model = dict(
+    type='DistillImageClassifier',
+    backbone=dict(
+        type='WaveTemplate',
+        arch={{_base_.vit.arch}},
+        img_size=28,
+        patch_size=7,
+        in_channels=1,
+        template_width=64,
+        num_templates=8,
+        ancestry='quickstart ancestry ViT 6x128 on Fashion-MNIST'),
+    neck=None,
+    head=dict(
+        type='KroneckerDistillHead',
+        num_classes=10,
+        in_channels=128,
+        alpha=1.0,
+        tau=1.0,
+        loss=dict(type='CrossEntropyLoss')),
+    teacher=dict(
+        model=dict(
+            type='ImageClassifier',
+            backbone={{_base_.vit}},
+            neck=None,
+            head=dict(
+                type='VisionTransformerClsHead',
+                num_classes=10,
+                in_channels=128)),
+        checkpoint=teacher_checkpoint))
+
+custom_hooks = [dict(type='TemplateExportHook')]

@@ -1,0 +1,3 @@
+from .template_export_hook import TemplateExportHook, find_wave_template
+
+__all__ = ['TemplateExportHook', 'find_wave_template']
