@@ -1,3 +1,7 @@
+from .scaler_init_hook import ScalerInitHook, find_wave_init
 from .template_export_hook import TemplateExportHook, find_wave_template
 
-__all__ = ['TemplateExportHook', 'find_wave_template']
+__all__ = [
+    'ScalerInitHook', 'TemplateExportHook', 'find_wave_init',
+    'find_wave_template'
+]

@@ -1,0 +1,32 @@
+# Step 3 of the quickstart: a stock ViT of another size initialised from the
+# templates (WaveInit), its scalers fitted on a little data (ScalerInitHook),
+# then trained normally. Sizes are set from the command line, e.g.
+#   --cfg-options model.backbone.arch.num_layers=9 \
+#                 model.backbone.arch.embed_dims=192 ...
+_base_ = ['./_base_.py']
+
+templates = 'work_dirs/distill_fmnist/templates.safetensors'
+epochs = 1
+
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='VisionTransformer',
+        arch={{_base_.vit.arch}},
+        img_size=28,
+        patch_size=7,
+        in_channels=1,
+        init_cfg=dict(type='WaveInit', templates=templates)),
+    neck=None,
+    head=dict(
+        type='VisionTransformerClsHead',
+        num_classes=10,
+        in_channels={{_base_.vit.arch.embed_dims}},
+        loss=dict(type='CrossEntropyLoss')))
+
+custom_hooks = [
+    dict(type='ScalerInitHook', iters=100, lr=1e-2, evaluate=True,
+         log_interval=25)
+]
+train_cfg = dict(max_epochs=epochs, val_interval=epochs)
+default_hooks = dict(checkpoint=dict(interval=epochs))

@@ -1,0 +1,187 @@
+import os
+import types
+import uuid
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
+
+import wave_mm.templates.file as templates_file_module
+from wave_helpers import (TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg,
+                          tiny_vit_cfg)
+from wave_mm.engine import TemplateExportHook
+from wave_mm.models import WaveTemplate
+from wave_mm.templates import load_templates
+
+TEACHER_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2,
+                    feedforward_channels=64)
+
+
+@pytest.fixture
+def distill_model(tmp_path):
+    """A tiny distillation model config with a saved stock ViT teacher."""
+    teacher = tiny_classifier_cfg(tiny_vit_cfg(TEACHER_ARCH))
+    torch.manual_seed(123)
+    model = MODELS.build(teacher)
+    model.init_weights()
+    path = str(tmp_path / 'teacher.pth')
+    torch.save({'state_dict': model.state_dict()}, path)
+    return dict(
+        type='DistillImageClassifier',
+        backbone=dict(type='WaveTemplate', **TINY_AUX,
+                      ancestry='tiny stock ViT'),
+        neck=None,
+        head=dict(type='KroneckerDistillHead', num_classes=3,
+                  in_channels=TINY_AUX['arch']['embed_dims']),
+        teacher=dict(model=teacher, checkpoint=path),
+        data_preprocessor=dict(type='ClsDataPreprocessor', mean=[127.5] * 3,
+                               std=[127.5] * 3, num_classes=3))
+
+
+def run(model, work_dir, max_iters=4, interval=2, hook=None):
+    cfg = tiny_runner_cfg(
+        model, str(work_dir), max_iters=max_iters,
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2)),
+        custom_hooks=[hook or dict(type='TemplateExportHook')],
+        experiment_name=f'export_{uuid.uuid4().hex}')
+    cfg['default_hooks']['checkpoint']['interval'] = interval
+    runner = Runner.from_cfg(Config(cfg))
+    runner.train()
+    return runner
+
+
+def leftovers(work_dir):
+    return [n for n in os.listdir(work_dir) if '.tmp' in n]
+
+
+def test_run_writes_loadable_templates(distill_model, tmp_path):
+    work_dir = tmp_path / 'work'
+    runner = run(distill_model, work_dir)
+    path = str(work_dir / 'templates.safetensors')
+    data = load_templates(path)
+    assert data.ancestry == 'tiny stock ViT'
+    assert not leftovers(work_dir)
+
+    # The file holds the trained auxiliary (equal to the last checkpoint).
+    aux = runner.model.backbone
+    ckpt = torch.load(str(work_dir / 'iter_4.pth'), weights_only=True)
+    for name, value in data.templates.items():
+        assert torch.equal(value, aux.bank.templates[name].detach()), name
+        assert torch.equal(value,
+                           ckpt['state_dict'][f'backbone.bank.templates.'
+                                              f'{name}']), name
+    for name, value in data.scalers.items():
+        assert torch.equal(value, aux.bank.scalers[name].detach()), name
+
+    # WaveInit rebuilds the auxiliary as a stock ViT of its arch.
+    vit_cfg = tiny_vit_cfg(init_cfg=dict(type='WaveInit', templates=path))
+    vit = MODELS.build(vit_cfg)
+    vit.init_weights()
+    aux.eval(), vit.eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(vit(x)[0], aux(x)[0], rtol=0, atol=1e-5)
+
+
+def test_written_at_checkpoints(distill_model, tmp_path, monkeypatch):
+    """With the end-of-training export disabled, the file still exists and
+    matches the last checkpoint: it is written whenever one is saved."""
+    monkeypatch.setattr(TemplateExportHook, 'after_train',
+                        lambda self, runner: None)
+    work_dir = tmp_path / 'work'
+    run(distill_model, work_dir, max_iters=3, interval=2)
+    data = load_templates(str(work_dir / 'templates.safetensors'))
+    ckpt = torch.load(str(work_dir / 'iter_3.pth'), weights_only=True)
+    for name, value in data.templates.items():
+        assert torch.equal(
+            value, ckpt['state_dict'][f'backbone.bank.templates.{name}'])
+
+
+def test_ancestry_argument_overrides_backbone(distill_model, tmp_path):
+    work_dir = tmp_path / 'work'
+    run(distill_model, work_dir, max_iters=1, interval=1,
+        hook=dict(type='TemplateExportHook', ancestry='given', filename='t.st'))
+    assert load_templates(str(work_dir / 't.st')).ancestry == 'given'
+    assert not (work_dir / 'templates.safetensors').exists()
+
+
+def test_error_before_training_without_wave_template(tmp_path):
+    work_dir = tmp_path / 'work'
+    cfg = tiny_runner_cfg(
+        tiny_classifier_cfg(tiny_vit_cfg()), str(work_dir),
+        custom_hooks=[dict(type='TemplateExportHook')],
+        experiment_name=f'export_{uuid.uuid4().hex}')
+    runner = Runner.from_cfg(Config(cfg))
+    before = {k: v.clone() for k, v in runner.model.state_dict().items()}
+    with pytest.raises(TypeError, match='TemplateExportHook needs a '
+                       'WaveTemplate backbone, got VisionTransformer'):
+        runner.train()
+    assert runner.train_loop.iter == 0
+    for name, value in runner.model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert not list(work_dir.glob('*.pth'))
+    assert not (work_dir / 'templates.safetensors').exists()
+
+
+def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
+    """Atomic write: a crash while writing leaves the previous file intact
+    and no temporary file behind."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_classifier_cfg(
+        dict(type='WaveTemplate', **TINY_AUX)))
+    model.init_weights()
+    assert isinstance(model.backbone, WaveTemplate)
+    runner = types.SimpleNamespace(work_dir=str(tmp_path), model=model,
+                                   logger=MMLogger.get_current_instance())
+    # The ancestry text is fixed so that only the write is under test (the
+    # header size is: see test_export_readable_for_any_header_length).
+    hook = TemplateExportHook(ancestry='atomic write test')
+    hook._export(runner)
+    path = str(tmp_path / 'templates.safetensors')
+    first = load_templates(path).content_hash
+
+    real_save = templates_file_module.save_file
+
+    def crash(tensors, filename, metadata=None):
+        real_save(tensors, filename, metadata=metadata)
+        with open(filename, 'r+b') as f:
+            f.truncate(100)
+        raise OSError('disk full')
+
+    with torch.no_grad():
+        for param in model.backbone.bank.templates.values():
+            param.add_(1.)
+    monkeypatch.setattr(templates_file_module, 'save_file', crash)
+    with pytest.raises(OSError, match='disk full'):
+        hook._export(runner)
+    assert load_templates(path).content_hash == first
+    assert os.listdir(tmp_path) == ['templates.safetensors']
+
+    monkeypatch.setattr(templates_file_module, 'save_file', real_save)
+    hook._export(runner)
+    assert load_templates(path).content_hash != first
+    assert os.listdir(tmp_path) == ['templates.safetensors']
+
+
+def test_export_readable_for_any_header_length(aux, tmp_path):
+    """The safetensors header size is the first 8 bytes of the file
+    (little-endian). It depends on the metadata, here the ancestry text, and
+    moves in steps of 8 bytes; every size must give a readable file, also
+    those whose first byte happens to be 0x80 (a pickle's first byte) or
+    whose first bytes spell 'PK' (a zip file's)."""
+    path = str(tmp_path / 'templates.safetensors')
+    unreadable = []
+    for n in range(0, 256 + 8, 8):
+        ancestry = 'a' * n
+        aux.export_templates(path, ancestry)
+        with open(path, 'rb') as f:
+            first = f.read(8)
+        try:
+            assert load_templates(path).ancestry == ancestry
+        except Exception as err:  # noqa: B902  collect them all
+            message = str(err).replace(path, '<file>')[:60]
+            unreadable.append(f'header {first.hex()}: {message}')
+    assert not unreadable, '\n'.join(unreadable)
