@@ -23,6 +23,16 @@ TEACHER_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2,
 MAX_ITERS, INTERVAL, CRASH_AFTER = 7, 3, 5
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny shapes gain nothing from intra-op threads; with the cores busy
+    elsewhere, two threads make a step take seconds instead of ms."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class Interrupted(Exception):
     pass
 
@@ -104,7 +114,9 @@ def make_runner(model, work_dir, hooks, resume=False, max_iters=MAX_ITERS):
         custom_hooks=[dict(type='TemplateExportHook'), *hooks],
         resume=resume,
         experiment_name=f'resume_{uuid.uuid4().hex}')
-    cfg.pop('custom_imports')  # Runner(**cfg): hooks may be instances
+    # Runner(**cfg): hooks may be instances, and Runner.from_cfg would format
+    # the config text with yapf several times a run (seconds each).
+    cfg.pop('custom_imports')
     cfg['default_hooks']['checkpoint']['interval'] = INTERVAL
     return Runner(**cfg)
 

@@ -4,7 +4,6 @@ import uuid
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
@@ -18,6 +17,16 @@ from wave_mm.templates import load_templates
 
 TEACHER_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2,
                     feedforward_channels=64)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny shapes gain nothing from intra-op threads; with the cores busy
+    elsewhere, two threads make a step take seconds instead of ms."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -41,6 +50,13 @@ def distill_model(tmp_path):
                                std=[127.5] * 3, num_classes=3))
 
 
+def make_runner(cfg):
+    # Runner(**cfg) rather than Runner.from_cfg(Config(cfg)): the latter
+    # formats the config text with yapf several times a run (seconds each).
+    cfg.pop('custom_imports')
+    return Runner(**cfg)
+
+
 def run(model, work_dir, max_iters=4, interval=2, hook=None):
     cfg = tiny_runner_cfg(
         model, str(work_dir), max_iters=max_iters,
@@ -48,7 +64,7 @@ def run(model, work_dir, max_iters=4, interval=2, hook=None):
         custom_hooks=[hook or dict(type='TemplateExportHook')],
         experiment_name=f'export_{uuid.uuid4().hex}')
     cfg['default_hooks']['checkpoint']['interval'] = interval
-    runner = Runner.from_cfg(Config(cfg))
+    runner = make_runner(cfg)
     runner.train()
     return runner
 
@@ -103,7 +119,8 @@ def test_written_at_checkpoints(distill_model, tmp_path, monkeypatch):
 def test_ancestry_argument_overrides_backbone(distill_model, tmp_path):
     work_dir = tmp_path / 'work'
     run(distill_model, work_dir, max_iters=1, interval=1,
-        hook=dict(type='TemplateExportHook', ancestry='given', filename='t.st'))
+        hook=dict(type='TemplateExportHook', ancestry='given',
+                  filename='t.st'))
     assert load_templates(str(work_dir / 't.st')).ancestry == 'given'
     assert not (work_dir / 'templates.safetensors').exists()
 
@@ -114,7 +131,7 @@ def test_error_before_training_without_wave_template(tmp_path):
         tiny_classifier_cfg(tiny_vit_cfg()), str(work_dir),
         custom_hooks=[dict(type='TemplateExportHook')],
         experiment_name=f'export_{uuid.uuid4().hex}')
-    runner = Runner.from_cfg(Config(cfg))
+    runner = make_runner(cfg)
     before = {k: v.clone() for k, v in runner.model.state_dict().items()}
     with pytest.raises(TypeError, match='TemplateExportHook needs a '
                        'WaveTemplate backbone, got VisionTransformer'):

@@ -5,7 +5,6 @@ import uuid
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -16,6 +15,16 @@ from wave_helpers import (TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg,
 #: A tiny stock ViT teacher, narrower and shallower than the student.
 TEACHER_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2,
                     feedforward_channels=64)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny shapes gain nothing from intra-op threads; with the cores busy
+    elsewhere, two threads make a step take seconds instead of ms."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def teacher_cfg(num_classes=3, arch=TEACHER_ARCH, **kwargs):
@@ -62,6 +71,13 @@ def distill_cfg(checkpoint, teacher=None, num_classes=3, head=None,
 
 def build(cfg):
     return MODELS.build(copy.deepcopy(cfg))
+
+
+def make_runner(cfg):
+    # Runner(**cfg) rather than Runner.from_cfg(Config(cfg)): the latter
+    # formats the config text with yapf several times a run (seconds each).
+    cfg.pop('custom_imports')
+    return Runner(**cfg)
 
 
 def assert_state_equal(module, state):
@@ -135,7 +151,7 @@ def test_teacher_unchanged_by_runner_training(teacher_ckpt, tmp_path):
         model, str(tmp_path / 'work'), max_iters=3,
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2)),
         experiment_name=f'distill_{uuid.uuid4().hex}')
-    runner = Runner.from_cfg(Config(cfg))
+    runner = make_runner(cfg)
     teacher = runner.model.teacher
     runner.train()
     student = runner.model
@@ -244,7 +260,7 @@ def test_error_missing_checkpoint_before_training(tmp_path):
     cfg = tiny_runner_cfg(distill_cfg(path), str(work_dir),
                           experiment_name=f'missing_{uuid.uuid4().hex}')
     with pytest.raises(FileNotFoundError, match=re.escape(path)):
-        Runner.from_cfg(Config(cfg))
+        make_runner(cfg)
     assert not list(work_dir.glob('*.pth'))
 
 
@@ -284,7 +300,7 @@ def test_checkpoint_from_work_dir(tmp_path):
     work_dir = str(tmp_path / 'teacher_work')
     cfg = tiny_runner_cfg(teacher_cfg(), work_dir, max_iters=1,
                           experiment_name=f'teacher_{uuid.uuid4().hex}')
-    runner = Runner.from_cfg(Config(cfg))
+    runner = make_runner(cfg)
     runner.train()
     with open(os.path.join(work_dir, 'last_checkpoint')) as f:
         assert f.read().strip().endswith('iter_1.pth')

@@ -195,7 +195,7 @@ class ScalerInitHook(Hook):
                 else:
                     optimizer.step()
                 labels = torch.cat([s.gt_label for s in samples])
-                loss_sum += float(loss)
+                loss_sum += float(loss.detach())
                 correct += float((logits.argmax(-1) == labels).sum())
                 seen += len(labels)
                 if it % self.log_interval == 0 or it == self.iters:
