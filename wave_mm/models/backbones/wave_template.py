@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.config import Config
+from mmengine.runner.checkpoint import _load_checkpoint
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.registry import MODELS
 from torch import Tensor
@@ -113,6 +115,40 @@ class WaveTemplate(VisionTransformer):
             arch=self.layout.arch.as_dict(),
             groups=list(self.templated),
             ancestry=self.ancestry if ancestry is None else ancestry)
+
+    @classmethod
+    def from_checkpoint(cls,
+                        path: str,
+                        config: Optional[str] = None,
+                        prefix: str = 'backbone.') -> 'WaveTemplate':
+        """Rebuild the auxiliary backbone of a stage-1 checkpoint.
+
+        Args:
+            path: An MMEngine checkpoint (loaded with ``weights_only``).
+            config: Config file of the run; default: the config MMEngine
+                stored in the checkpoint's ``meta``.
+            prefix: Key prefix of the backbone in the checkpoint.
+        """
+        ckpt = _load_checkpoint(path, map_location='cpu')
+        if config is not None:
+            cfg = Config.fromfile(config)
+        elif 'cfg' in ckpt.get('meta', {}):
+            cfg = Config.fromstring(ckpt['meta']['cfg'], '.py')
+        else:
+            raise ValueError(f'{path} stores no config; pass the config')
+        backbone = dict(cfg.model.backbone)
+        if backbone.get('type') != 'WaveTemplate':
+            raise ValueError(f'{path}: the model backbone is '
+                             f'{backbone.get("type")!r}, not WaveTemplate')
+        backbone.pop('type')
+        backbone.pop('init_cfg', None)
+        model = cls(**backbone)
+        state = ckpt.get('state_dict', ckpt)
+        model.load_state_dict({
+            k[len(prefix):]: v
+            for k, v in state.items() if k.startswith(prefix)
+        })
+        return model
 
     def export_templates(self, path: str,
                          ancestry: Optional[str] = None) -> str:
