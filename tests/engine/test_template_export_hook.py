@@ -1,4 +1,5 @@
 import os
+import struct
 import types
 import uuid
 
@@ -183,22 +184,37 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ['templates.safetensors']
 
 
+def _header_size(path):
+    with open(path, 'rb') as f:
+        return struct.unpack('<Q', f.read(8))[0]
+
+
 def test_export_readable_for_any_header_length(aux, tmp_path):
-    """The safetensors header size is the first 8 bytes of the file
-    (little-endian). It depends on the metadata, here the ancestry text, and
-    moves in steps of 8 bytes; every size must give a readable file, also
-    those whose first byte happens to be 0x80 (a pickle's first byte) or
-    whose first bytes spell 'PK' (a zip file's)."""
+    """A safetensors file starts with its header size (8 bytes, little
+    endian), which depends on the metadata, here the ancestry text, and moves
+    in steps of 8. Every size must give a readable file, also those whose
+    first byte is 0x80 (a pickle's first byte: sizes 128 + 256k) or whose
+    first bytes spell 'PK' (a zip's: sizes 0x4B50 + 65536k)."""
     path = str(tmp_path / 'templates.safetensors')
-    unreadable = []
-    for n in range(0, 256 + 8, 8):
+    aux.export_templates(path, '')
+    base = _header_size(path)
+    # 33 sizes in steps of 8 cover every value of the first byte; then the
+    # sizes around 0x4B50.
+    lengths = [*range(0, 264, 8), *range(0x4B50 - base - 8, 0x4B50 - base + 9)]
+    unreadable, starts = {}, set()
+    for n in lengths:
         ancestry = 'a' * n
         aux.export_templates(path, ancestry)
         with open(path, 'rb') as f:
             first = f.read(8)
+        starts.add(first[:1])
+        if first[:2] == b'PK':
+            starts.add(b'PK')
         try:
             assert load_templates(path).ancestry == ancestry
-        except Exception as err:  # noqa: B902  collect them all
+        except Exception as err:
             message = str(err).replace(path, '<file>')[:60]
-            unreadable.append(f'header {first.hex()}: {message}')
-    assert not unreadable, '\n'.join(unreadable)
+            unreadable[first.hex()] = message
+    assert {b'\x80', b'PK'} <= starts
+    assert not unreadable, '\n'.join(
+        f'header {h}: {m}' for h, m in unreadable.items())

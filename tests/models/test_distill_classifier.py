@@ -118,6 +118,14 @@ def test_teacher_loaded_frozen_and_hidden(teacher_ckpt):
         assert not param.requires_grad, name
 
 
+def test_model_repr(teacher_ckpt):
+    """``print(model)`` works (the stock submodules of the WaveTemplate
+    backbone describe themselves from tensors it generates)."""
+    text = repr(build(distill_cfg(teacher_ckpt[0])))
+    assert 'WaveTemplate' in text and 'KroneckerDistillHead' in text
+    assert 'Linear(in_features=64, out_features=192, bias=True)' in text
+
+
 def test_teacher_stays_in_eval_mode(teacher_ckpt):
     model = build(distill_cfg(teacher_ckpt[0]))
     assert model.teacher.training is False
