@@ -149,6 +149,10 @@ def main() -> None:
                         choices=['fp32', 'bf16', 'fp16'])
     parser.add_argument('--compile', action='store_true',
                         help='also time torch.compile(generate), blocks only')
+    parser.add_argument('--paths', nargs='+', default=None,
+                        choices=['einsum', 'bank', 'generate',
+                                 'generate-unbind', 'compiled'],
+                        help='paths to time (default: all available)')
     parser.add_argument('--iters', type=int, default=None,
                         help='timed calls per round (default 50 GPU, 2 CPU)')
     parser.add_argument('--warmup', type=int, default=None)
@@ -157,6 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     gpu = device.type == 'cuda'
+    args.compile = args.compile or 'compiled' in (args.paths or [])
     args.iters = args.iters or (50 if gpu else 2)
     args.warmup = args.warmup if args.warmup is not None else (
         10 if gpu else 1)
@@ -169,6 +174,8 @@ def main() -> None:
             model = build(args, width, ratio, count, groups, device)
             for name, (fn, params) in paths(model, scope,
                                             args.compile).items():
+                if args.paths and name not in args.paths:
+                    continue
                 for dtype in args.dtypes:
                     try:
                         res = measure(fn, params, device, dtype, args)

@@ -162,7 +162,8 @@ def run_variant(args: argparse.Namespace, name: str,
         gflop = args.fwd_gflop
     img_s = args.batch * 1e3 / ms['median']
     step_gflop = 4 * gflop  # 3x student (fwd + bwd) + 1x teacher forward
-    row = dict(variant=name, img_s=img_s,
+    tag = ' (numpy drop_prob)' if args.numpy_drop_prob else ''
+    row = dict(variant=name + tag, img_s=img_s,
                img_s_best=args.batch * 1e3 / ms['min'], step_ms=ms['median'],
                mfu=img_s * step_gflop / (args.peak_tflops * 1e3),
                peak_mem_gib=(torch.cuda.max_memory_allocated(device) / 2**30

@@ -29,3 +29,13 @@ def templates_file(aux, tmp_path) -> str:
     aux.export_templates(path, ancestry='unit test')
     return path
 
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tiny shapes gain nothing from intra-op threads; with the cores busy
+    elsewhere, two threads make a step take seconds instead of ms."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

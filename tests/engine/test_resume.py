@@ -23,15 +23,6 @@ TEACHER_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2,
 MAX_ITERS, INTERVAL, CRASH_AFTER = 7, 3, 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny shapes gain nothing from intra-op threads; with the cores busy
-    elsewhere, two threads make a step take seconds instead of ms."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class Interrupted(Exception):
     pass

@@ -17,15 +17,6 @@ TEACHER_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2,
                     feedforward_channels=64)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny shapes gain nothing from intra-op threads; with the cores busy
-    elsewhere, two threads make a step take seconds instead of ms."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def teacher_cfg(num_classes=3, arch=TEACHER_ARCH, **kwargs):
     return tiny_classifier_cfg(tiny_vit_cfg(arch), num_classes=num_classes,

@@ -9,15 +9,6 @@ from mmpretrain.structures import DataSample
 B, C, K = 4, 8, 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny shapes gain nothing from intra-op threads; with the cores busy
-    elsewhere, two threads make a step take seconds instead of ms."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _head(**kwargs):
     """A built head with random (not the default all-zero) weights."""

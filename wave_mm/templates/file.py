@@ -211,18 +211,25 @@ def _read(path: str, kind: str) -> Tuple[Dict[str, Any], Dict[str, Tensor]]:
     if not os.path.isfile(path):
         raise TemplatesFileError(f'{kind} file not found: {path}')
     with open(path, 'rb') as f:
-        head = f.read(8)
-        if head[:2] == b'PK' or head[:1] == b'\x80':
+        head = f.read(9)
+        # safetensors: an 8-byte little-endian header size, then JSON. The
+        # size's first byte can be 0x80 or b'PK', so those magics mark a
+        # pickle or zip only when no JSON header follows.
+        size = struct.unpack('<Q', head[:8])[0] if len(head) == 9 else 0
+        is_safetensors = (head[8:9] == b'{'
+                          and 0 < size <= os.path.getsize(path) - 8)
+        if not is_safetensors and (head[:2] == b'PK'
+                                   or head[:1] == b'\x80'):
             raise TemplatesFileError(
                 f'{path} is a pickled PyTorch checkpoint, not a wave_mm '
                 f'{kind} file; it is not loaded (pickles can run code). '
                 'Write templates with tools/export_templates.py.')
         try:
-            (size, ) = struct.unpack('<Q', head)
+            f.seek(8)
             header = json.loads(f.read(size))
             meta = json.loads(header['__metadata__']['wave_mm'])
-        except (struct.error, ValueError, KeyError, TypeError,
-                MemoryError, OverflowError):
+        except (ValueError, KeyError, TypeError, MemoryError,
+                OverflowError):
             raise TemplatesFileError(
                 f'{path} is not a wave_mm {kind} file (no safetensors '
                 'header with wave_mm metadata)') from None

@@ -90,6 +90,11 @@ class WaveTemplate(VisionTransformer):
         with torch.no_grad(), self._substituted(self.generate()):
             super().init_weights()
 
+    def __repr__(self) -> str:
+        # The stock modules' extra_repr reads the removed tensors.
+        with torch.no_grad(), self._substituted(self.generate()):
+            return super().__repr__()
+
     def to_vit_state_dict(self) -> Dict[str, Tensor]:
         """A state dict that a stock ``VisionTransformer`` of the same
         arguments loads with ``strict=True`` and that computes the same

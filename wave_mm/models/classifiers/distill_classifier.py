@@ -55,7 +55,10 @@ def load_teacher_checkpoint(teacher: nn.Module, path: str) -> None:
     last = osp.join(path, 'last_checkpoint')
     if osp.isdir(path) and osp.isfile(last):
         with open(last) as f:
-            path = f.read().strip()
+            named = f.read().strip()
+        # MMEngine writes an absolute path: follow a moved work dir too.
+        moved = osp.join(path, osp.basename(named))
+        path = named if osp.isfile(named) else moved
     if '://' not in path and not osp.isfile(path):
         raise FileNotFoundError(f'teacher checkpoint not found: {path}')
     ckpt = _load_checkpoint(path, map_location='cpu')

@@ -66,6 +66,13 @@ class KroneckerDistillHead(VisionTransformerClsHead):
             nn.Linear(in_channels, teacher_channels)
             if feat_weight > 0 and teacher_channels != in_channels else None)
 
+    def init_weights(self) -> None:
+        super().init_weights()
+        # The head's default init (constant 0 on Linear) would also zero the
+        # projection, which then passes no gradient to the student.
+        if self.feat_proj is not None:
+            self.feat_proj.reset_parameters()
+
     def loss(self,
              feats: Tuple[Tensor, ...],
              data_samples: List[DataSample],

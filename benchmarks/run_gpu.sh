@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Run the WAVE benchmarks on one GPU; write results.json, summary.md and
+# run.log to the directory $1 (default: $OUT).
+#
+#   PYTHONPATH=/tmp/site:$PWD bash benchmarks/run_gpu.sh "$OUT"
+#
+# Each step runs in its own process under `timeout`, so a failure or a hang
+# costs only that step. Steps run in priority order within BUDGET_S seconds
+# (default 480: compiling ViT-B takes about a minute per variant); a step that
+# would not fit is cut short or skipped and listed as missing in summary.md.
+# Environment: PYTHON (default python3), BUDGET_S, ITERS, WARMUP, BATCH,
+# DEVICE (default cuda), and COMPOSE_ARGS / STEP_ARGS appended to every
+# compose_speed / distill_step call (the last value of an option wins), e.g.
+# a CPU smoke test: DEVICE=cpu STEP_ARGS='--arch deit-tiny --img-size 32
+# --batch 2 --warmup 1 --iters 1 --fwd-gflop 0' (0: analytic FLOPs)
+# COMPOSE_ARGS='--arch deit-tiny --iters 1'.
+set -u
+DIR=${1:-${OUT:?give an output directory or set OUT}}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+BUDGET_S=${BUDGET_S:-480}
+ITERS=${ITERS:-20}
+WARMUP=${WARMUP:-5}
+BATCH=${BATCH:-128}
+DEVICE=${DEVICE:-cuda}
+COMPOSE_ARGS=${COMPOSE_ARGS:-}
+STEP_ARGS=${STEP_ARGS:-}
+RAW=$(mktemp -d)
+mkdir -p "$DIR"
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$ROOT PYTHONUNBUFFERED=1
+export PYTHONWARNINGS=ignore
+DEADLINE=$(( $(date +%s) + BUDGET_S ))
+LOG="$DIR/run.log"
+: > "$LOG"
+cd "$ROOT" || exit 1
+
+# step NAME CAP_S COMMAND...: run COMMAND for at most min(CAP_S, time left).
+step() {
+  local name=$1 cap=$2; shift 2
+  local left=$(( DEADLINE - $(date +%s) - 15 ))
+  local limit=$(( cap < left ? cap : left ))
+  if (( limit < 20 )); then
+    echo "### $name: skipped, out of time budget" | tee -a "$LOG"
+    return
+  fi
+  echo "### $name (limit ${limit}s): $*" | tee -a "$LOG"
+  local t0=$(date +%s)
+  timeout -k 10 "$limit" "$@" >> "$LOG" 2>&1
+  local rc=$?
+  echo "### $name: exit $rc after $(( $(date +%s) - t0 ))s" | tee -a "$LOG"
+}
+
+{
+  date -u
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv \
+    || echo 'no nvidia-smi'
+  "$PY" -c 'import torch, sys; print(sys.version.split()[0], torch.__version__, torch.version.cuda)'
+} >> "$LOG" 2>&1
+
+# Word splitting of these strings is intended.
+COMPOSE="$PY benchmarks/compose_speed.py --device $DEVICE"
+STEP="$PY benchmarks/distill_step.py --device $DEVICE --batch $BATCH \
+  --warmup $WARMUP --iters $ITERS --fwd-gflop 35.16"
+
+step compose-eager 90 $COMPOSE $COMPOSE_ARGS --out "$RAW/compose_eager.json"
+for v in kd-eager wave-eager wave-compile kd-compile; do
+  cap=60; [[ $v == *compile ]] && cap=150
+  step "$v" $cap $STEP --variants "$v" $STEP_ARGS --out "$RAW/step_$v.json"
+done
+step compose-compiled 90 $COMPOSE --paths compiled --scopes blocks \
+  $COMPOSE_ARGS --out "$RAW/compose_compiled.json"
+# Without the DropPath float cast: shows the cost of the graph breaks.
+step wave-compile-numpy 120 $STEP --variants wave-compile --numpy-drop-prob \
+  $STEP_ARGS --out "$RAW/step_wave-compile-numpy.json"
+
+"$PY" benchmarks/summarize.py "$DIR" "$RAW"/compose_eager.json \
+  "$RAW"/step_kd-eager.json "$RAW"/step_wave-eager.json \
+  "$RAW"/step_wave-compile.json "$RAW"/step_kd-compile.json \
+  "$RAW"/compose_compiled.json "$RAW"/step_wave-compile-numpy.json \
+  2>&1 | tee -a "$LOG"
+rm -rf "$RAW"
