@@ -21,6 +21,7 @@ upstream gradient into templates and scalers. Example::
 """
 import argparse
 import sys
+import traceback
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 
@@ -154,7 +155,7 @@ def main() -> None:
                                  'generate-unbind', 'compiled'],
                         help='paths to time (default: all available)')
     parser.add_argument('--iters', type=int, default=None,
-                        help='timed calls per round (default 50 GPU, 2 CPU)')
+                        help='timed calls per round (default 30 GPU, 2 CPU)')
     parser.add_argument('--warmup', type=int, default=None)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--out', default=None, help='JSON results path')
@@ -162,9 +163,9 @@ def main() -> None:
     device = torch.device(args.device)
     gpu = device.type == 'cuda'
     args.compile = args.compile or 'compiled' in (args.paths or [])
-    args.iters = args.iters or (50 if gpu else 2)
+    args.iters = args.iters or (30 if gpu else 2)
     args.warmup = args.warmup if args.warmup is not None else (
-        10 if gpu else 1)
+        5 if gpu else 1)
     torch.backends.cuda.matmul.allow_tf32 = False  # honest fp32
 
     rows = []
@@ -180,6 +181,7 @@ def main() -> None:
                     try:
                         res = measure(fn, params, device, dtype, args)
                     except Exception as exc:  # keep the other rows
+                        traceback.print_exc()
                         res = dict(error=f'{type(exc).__name__}: {exc}'[:200])
                     row = dict(case=label, scope=scope, path=name,
                                dtype=dtype, **res)

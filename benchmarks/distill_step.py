@@ -15,8 +15,8 @@ labels already on the device (``OptimWrapper`` + autocast on CPU, where
 teacher backbones in place (``nn.Module.compile``); mmcv's ``DropPath`` holds
 numpy ``drop_prob`` values that make dynamo break graphs, so they are cast to
 Python floats first (``--numpy-drop-prob`` keeps them, to see the effect).
-Dynamo counters are recorded after warm-up and after the timed steps: growth
-in ``unique_graphs`` during the timed steps means recompilation. Example::
+Dynamo counters are recorded after warm-up and after the timed steps: new
+graphs or frames during the timed steps mean recompilation. Example::
 
     PYTHONPATH=$PWD python benchmarks/distill_step.py --out step.json
     PYTHONPATH=$PWD python benchmarks/distill_step.py --device cpu \
@@ -25,6 +25,7 @@ in ``unique_graphs`` during the timed steps means recompilation. Example::
 import argparse
 import sys
 import time
+import traceback
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Dict, List
@@ -176,8 +177,9 @@ def run_variant(args: argparse.Namespace, name: str,
     if compiled:
         row.update(graphs=after['unique_graphs'] - start['unique_graphs'],
                    graph_breaks=after['graph_breaks'] - start['graph_breaks'],
-                   recompiled_in_timed=after['unique_graphs'] -
-                   before['unique_graphs'])
+                   recompiled_in_timed=max(
+                       after['unique_graphs'] - before['unique_graphs'],
+                       after['frames'] - before['frames']))
     return row
 
 
@@ -222,7 +224,9 @@ def main() -> None:
         try:
             row = run_variant(args, name, device)
         except Exception as exc:  # keep the other variants
-            row = dict(variant=name, error=f'{type(exc).__name__}: {exc}'[:300])
+            traceback.print_exc()
+            row = dict(variant=name,
+                       error=f'{type(exc).__name__}: {exc}'[:300])
         rows.append(row)
         print(row, flush=True)
         if device.type == 'cuda':

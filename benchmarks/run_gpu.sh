@@ -62,13 +62,14 @@ COMPOSE="$PY benchmarks/compose_speed.py --device $DEVICE"
 STEP="$PY benchmarks/distill_step.py --device $DEVICE --batch $BATCH \
   --warmup $WARMUP --iters $ITERS --fwd-gflop 35.16"
 
-step compose-eager 90 $COMPOSE $COMPOSE_ARGS --out "$RAW/compose_eager.json"
+step compose-eager 120 $COMPOSE $COMPOSE_ARGS --out "$RAW/compose_eager.json"
 for v in kd-eager wave-eager wave-compile kd-compile; do
   cap=60; [[ $v == *compile ]] && cap=150
   step "$v" $cap $STEP --variants "$v" $STEP_ARGS --out "$RAW/step_$v.json"
 done
-step compose-compiled 90 $COMPOSE --paths compiled --scopes blocks \
-  $COMPOSE_ARGS --out "$RAW/compose_compiled.json"
+# bf16 only: each case and dtype is one more compilation.
+step compose-compiled 120 $COMPOSE --paths compiled --scopes blocks \
+  --dtypes bf16 $COMPOSE_ARGS --out "$RAW/compose_compiled.json"
 # Without the DropPath float cast: shows the cost of the graph breaks.
 step wave-compile-numpy 120 $STEP --variants wave-compile --numpy-drop-prob \
   $STEP_ARGS --out "$RAW/step_wave-compile-numpy.json"

@@ -208,8 +208,11 @@ class ViTLayout:
         """
         pieces: Dict[str, Dict[int, Tensor]] = {}
         for name, targets in self.names.items():
-            for layer, (param, part) in enumerate(targets):
-                pieces.setdefault(param, {})[part] = weights[name][layer]
+            # One unbind per type: its backward stacks the layer gradients
+            # in one pass, where indexing each layer would zero-fill and add
+            # a whole [L, *shape] gradient per layer (L times the traffic).
+            for (param, part), value in zip(targets, weights[name].unbind(0)):
+                pieces.setdefault(param, {})[part] = value
         state = {}
         for param, parts in pieces.items():
             value = (parts[-1] if -1 in parts else torch.cat(

@@ -14,6 +14,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
+from ..backbones.wave_template import float_drop_prob
+
 
 def build_teacher(cfg: dict) -> nn.Module:
     """Build the teacher model and load its checkpoint.
@@ -98,6 +100,9 @@ class DistillImageClassifier(ImageClassifier):
     def __init__(self, backbone: dict, teacher: dict, **kwargs) -> None:
         super().__init__(backbone, **kwargs)
         teacher_model = build_teacher(teacher)
+        # Stock ViT students and teachers too (see float_drop_prob).
+        float_drop_prob(self)
+        float_drop_prob(teacher_model)
         ours = getattr(self.head, 'num_classes', None)
         theirs = getattr(getattr(teacher_model, 'head', None), 'num_classes',
                          None)
