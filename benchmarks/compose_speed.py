@@ -9,8 +9,6 @@ embeddings included):
 - ``bank``: ``WaveTemplate.bank()`` (``wave_mm.kronecker.compose``) alone;
 - ``generate``: ``WaveTemplate.generate()`` = ``bank()`` then
   ``layout.to_state_dict()``, the real code path of every forward;
-- ``generate-unbind``: the same with the layout patch proposed in the report
-  (one ``unbind`` per type instead of per-layer indexing);
 - ``compiled``: ``torch.compile(WaveTemplate.generate)`` (``--compile``).
 
 Backward is ``torch.autograd.grad`` of the outputs with a fixed random
@@ -23,7 +21,7 @@ import argparse
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -37,21 +35,6 @@ from wave_mm.models.vit_layout import ViTLayout  # noqa: E402
 
 MATRICES = ('q', 'k', 'v', 'proj', 'fc1', 'fc2')
 TARGET_MS = 1.0
-
-
-def to_state_dict_unbind(layout: ViTLayout,
-                         weights: Mapping[str, Tensor]) -> Dict[str, Tensor]:
-    """``ViTLayout.to_state_dict`` with one ``unbind`` per weight type."""
-    pieces: Dict[str, Dict[int, Tensor]] = {}
-    for name, targets in layout.names.items():
-        for (param, part), value in zip(targets, weights[name].unbind(0)):
-            pieces.setdefault(param, {})[part] = value
-    return {
-        param: layout._to_param(
-            param, parts[-1] if -1 in parts else torch.cat(
-                [parts[0], parts[1], parts[2]], dim=0))
-        for param, parts in pieces.items()
-    }
 
 
 def build(args: argparse.Namespace, width: int, ratio: int, count: int,
@@ -85,9 +68,6 @@ def paths(model: WaveTemplate, scope: str,
         out['einsum'] = (einsum, [p for pair in pairs for p in pair])
         out['bank'] = (lambda: list(bank().values()), params)
     out['generate'] = (lambda: list(model.generate().values()), params)
-    out['generate-unbind'] = (
-        lambda: list(to_state_dict_unbind(model.layout, bank()).values()),
-        params)
     if compile_ and scope == 'blocks':
         compiled = torch.compile(model.generate)
         out['compiled'] = (lambda: list(compiled().values()), params)
@@ -152,7 +132,7 @@ def main() -> None:
                         help='also time torch.compile(generate), blocks only')
     parser.add_argument('--paths', nargs='+', default=None,
                         choices=['einsum', 'bank', 'generate',
-                                 'generate-unbind', 'compiled'],
+                                 'compiled'],
                         help='paths to time (default: all available)')
     parser.add_argument('--iters', type=int, default=None,
                         help='timed calls per round (default 30 GPU, 2 CPU)')

@@ -12,9 +12,7 @@ The step is MMEngine's ``model.train_step(data, optim_wrapper)`` with
 ``AmpOptimWrapper(dtype='bfloat16')`` and AdamW on synthetic uint8 images and
 labels already on the device (``OptimWrapper`` + autocast on CPU, where
 ``AmpOptimWrapper`` refuses to run). ``*-compile`` compiles the student and
-teacher backbones in place (``nn.Module.compile``); mmcv's ``DropPath`` holds
-numpy ``drop_prob`` values that make dynamo break graphs, so they are cast to
-Python floats first (``--numpy-drop-prob`` keeps them, to see the effect).
+teacher backbones in place (``nn.Module.compile``).
 Dynamo counters are recorded after warm-up and after the timed steps: new
 graphs or frames during the timed steps mean recompilation. Example::
 
@@ -30,7 +28,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Dict, List
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -72,16 +69,6 @@ def model_cfg(args: argparse.Namespace, wave: bool) -> dict:
         teacher=dict(model=teacher, checkpoint=None))
 
 
-def float_drop_prob(model: nn.Module) -> int:
-    """Cast numpy ``drop_prob`` attributes (mmcv ``DropPath``) to float."""
-    count = 0
-    for module in model.modules():
-        if isinstance(getattr(module, 'drop_prob', None), np.generic):
-            module.drop_prob = float(module.drop_prob)
-            count += 1
-    return count
-
-
 def fwd_gflop(vit: nn.Module, classes: int) -> float:
     """Forward GFLOP per image of a ViT (matmuls, attention, patch embed,
     head; 2 FLOP per multiply-add)."""
@@ -121,8 +108,6 @@ def run_variant(args: argparse.Namespace, name: str,
     model = MODELS.build(model_cfg(args, wave))
     model.init_weights()
     model.to(device).train()
-    fixed = 0 if args.numpy_drop_prob else (
-        float_drop_prob(model) + float_drop_prob(model.teacher))
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.05,
                             fused=args.fused_adamw or None)
     gpu = device.type == 'cuda'
@@ -163,14 +148,13 @@ def run_variant(args: argparse.Namespace, name: str,
         gflop = args.fwd_gflop
     img_s = args.batch * 1e3 / ms['median']
     step_gflop = 4 * gflop  # 3x student (fwd + bwd) + 1x teacher forward
-    tag = ' (numpy drop_prob)' if args.numpy_drop_prob else ''
-    row = dict(variant=name + tag, img_s=img_s,
+    row = dict(variant=name + (' (fused AdamW)' if args.fused_adamw else ''),
+               img_s=img_s,
                img_s_best=args.batch * 1e3 / ms['min'], step_ms=ms['median'],
                mfu=img_s * step_gflop / (args.peak_tflops * 1e3),
                peak_mem_gib=(torch.cuda.max_memory_allocated(device) / 2**30
                              if gpu else None),
                first_step_s=first_s, gflop_per_img=step_gflop,
-               drop_prob_cast=fixed,
                student_params_M=sum(
                    p.numel() for p in model.parameters()) / 1e6,
                optim_wrapper=type(wrapper).__name__)
@@ -204,8 +188,6 @@ def main() -> None:
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--compile-mode', default=None,
                         help="torch.compile mode, e.g. 'max-autotune'")
-    parser.add_argument('--numpy-drop-prob', action='store_true',
-                        help="keep mmcv DropPath's numpy drop_prob")
     parser.add_argument('--fused-adamw', action='store_true')
     parser.add_argument('--peak-tflops', type=float, default=779.0,
                         help='measured bf16 peak for MFU (H100: 779)')

@@ -70,13 +70,13 @@ done
 # bf16 only: each case and dtype is one more compilation.
 step compose-compiled 120 $COMPOSE --paths compiled --scopes blocks \
   --dtypes bf16 $COMPOSE_ARGS --out "$RAW/compose_compiled.json"
-# Without the DropPath float cast: shows the cost of the graph breaks.
-step wave-compile-numpy 120 $STEP --variants wave-compile --numpy-drop-prob \
-  $STEP_ARGS --out "$RAW/step_wave-compile-numpy.json"
+# Fused AdamW (one kernel for all parameters of a dtype).
+step wave-compile-fused 120 $STEP --variants wave-compile --fused-adamw \
+  $STEP_ARGS --out "$RAW/step_wave-compile-fused.json"
 
 "$PY" benchmarks/summarize.py "$DIR" "$RAW"/compose_eager.json \
   "$RAW"/step_kd-eager.json "$RAW"/step_wave-eager.json \
   "$RAW"/step_wave-compile.json "$RAW"/step_kd-compile.json \
-  "$RAW"/compose_compiled.json "$RAW"/step_wave-compile-numpy.json \
+  "$RAW"/compose_compiled.json "$RAW"/step_wave-compile-fused.json \
   2>&1 | tee -a "$LOG"
 rm -rf "$RAW"

@@ -82,3 +82,14 @@ def test_resample_grid_crop_mean_and_tile():
     ]
     with pytest.raises(ValueError, match='width rule'):
         resample_grid(S, (2, ), 'nearest')
+
+
+@pytest.mark.parametrize('block,shape', [((3, 4), (7, 11)), ((5, ), (9, ))])
+def test_compose_batched_equals_per_item(block, shape):
+    grid = tuple(-(-n // b) for n, b in zip(shape, block))
+    S = torch.randn(3, 2, 4, *grid, dtype=torch.float64)
+    T = torch.randn(3, 4, *block, dtype=torch.float64)
+    batched = compose(S, T, shape)
+    assert batched.shape == (3, 2, *shape)
+    for g in range(3):
+        torch.testing.assert_close(batched[g], compose(S[g], T[g], shape))

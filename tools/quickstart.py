@@ -76,15 +76,13 @@ def num_params(layers: int, width: int, heads: int) -> int:
     return sum(p.numel() for p in vit.parameters()) + width * 10 + 10
 
 
-def target_options(layers: int, width: int, heads: int,
-                   templates: str) -> List[str]:
+def target_options(layers: int, width: int, heads: int) -> List[str]:
     return [
         f'model.backbone.arch.num_layers={layers}',
         f'model.backbone.arch.embed_dims={width}',
         f'model.backbone.arch.num_heads={heads}',
         f'model.backbone.arch.feedforward_channels={4 * width}',
         f'model.head.in_channels={width}',
-        f'model.backbone.init_cfg.templates={templates}',
     ]
 
 
@@ -104,7 +102,8 @@ def plot(rows: List[Dict], path: str) -> None:
                              zip(names, rows)])
     ax.set_ylabel('Fashion-MNIST test accuracy (%)')
     ax.set_ylim(0, 100)
-    ax.legend(loc='lower right')
+    ax.legend(loc='lower center', ncol=3, bbox_to_anchor=(0.5, 1.0),
+              frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -134,11 +133,12 @@ def main() -> None:
     results = dict(ancestry=last_accuracy(ancestry),
                    auxiliary=last_accuracy(distill), targets=[])
     for name, layers, width, heads in TARGETS:
-        opts = target_options(layers, width, heads, templates)
+        opts = target_options(layers, width, heads)
         size = f'{layers}x{width}'
         wave_dir = osp.join(work, f'wave_{size}')
         scratch_dir = osp.join(work, f'scratch_{size}')
-        run('vit_wave_fmnist.py', wave_dir, opts)
+        run('vit_wave_fmnist.py', wave_dir,
+            opts + [f'model.backbone.init_cfg.templates={templates}'])
         run('vit_scratch_fmnist.py', scratch_dir, opts)
         fit = json.load(open(osp.join(wave_dir, 'scaler_init.json')))
         results['targets'].append(dict(

@@ -43,39 +43,46 @@ def compose(scalers: Tensor, templates: Tensor,
             shape: Sequence[int]) -> Tensor:
     """Build the weights of all layers of one type: ``sum_k S ⊗ T``.
 
-    One contraction for all layers, blocks and templates; the result is
-    cropped to ``shape`` where ``shape`` is not a multiple of the block.
+    One contraction (a single, possibly batched, GEMM) for all layers,
+    blocks and templates; the result is cropped to ``shape`` where ``shape``
+    is not a multiple of the block.
 
     Args:
-        scalers: ``[L, K, *grid]`` with ``len(grid) == templates.ndim - 1``.
-        templates: ``[K, *block]``, 1-D (vectors) or 2-D (matrices) blocks.
+        scalers: ``[*batch, L, K, *grid]`` with ``len(grid) ==`` the block
+            rank; leading ``batch`` dims compose several types at once.
+        templates: ``[*batch, K, *block]``, 1-D (vectors) or 2-D (matrices)
+            blocks.
         shape: The per-layer weight shape, at most ``grid * block``.
 
     Returns:
-        ``[L, *shape]`` weights.
+        ``[*batch, L, *shape]`` weights.
     """
-    num_layers, num_templates = scalers.shape[:2]
-    grid, block = scalers.shape[2:], templates.shape[1:]
-    if templates.shape[0] != num_templates or len(grid) != len(block):
+    rank = len(shape)
+    if rank not in (1, 2):
+        raise ValueError(f'templates must be 1-D or 2-D blocks, got shape '
+                         f'{tuple(shape)}')
+    batch = scalers.shape[:-rank - 2]
+    num_layers, num_templates = scalers.shape[-rank - 2:-rank]
+    grid, block = scalers.shape[-rank:], templates.shape[-rank:]
+    if (templates.shape[:-rank] != (*batch, num_templates)
+            or templates.ndim != len(batch) + 1 + rank):
         raise ValueError(f'scalers {tuple(scalers.shape)} do not match '
                          f'templates {tuple(templates.shape)}')
     if any(n > g * b for n, g, b in zip(shape, grid, block)):
-        raise ValueError(f'shape {tuple(shape)} exceeds the grid {grid} of '
-                         f'{tuple(block)} blocks')
-    if len(block) == 1:
-        weights = torch.einsum('lka,kt->lat', scalers, templates)
-        weights = weights.reshape(num_layers, grid[0] * block[0])
-        return weights[:, :shape[0]]
-    if len(block) == 2:
-        # [L*A*B, K] @ [K, o*i] is a single GEMM; the permute lays the
-        # blocks out as the grid.
-        flat = scalers.permute(0, 2, 3, 1).reshape(-1, num_templates)
-        blocks = flat @ templates.reshape(num_templates, -1)
-        blocks = blocks.view(num_layers, grid[0], grid[1], *block)
-        weights = blocks.permute(0, 1, 3, 2, 4).reshape(
-            num_layers, grid[0] * block[0], grid[1] * block[1])
-        return weights[:, :shape[0], :shape[1]]
-    raise ValueError(f'templates must be 1-D or 2-D blocks, got {tuple(block)}')
+        raise ValueError(f'shape {tuple(shape)} exceeds the grid '
+                         f'{tuple(grid)} of {tuple(block)} blocks')
+    # [*, L*grid, K] @ [*, K, block] is one GEMM; the permute then lays the
+    # blocks out as the grid.
+    flat = scalers.movedim(-rank - 1, -1).reshape(*batch, -1, num_templates)
+    blocks = flat @ templates.reshape(*batch, num_templates, -1)
+    if rank == 1:
+        weights = blocks.reshape(*batch, num_layers, grid[0] * block[0])
+        return weights[..., :shape[0]]
+    blocks = blocks.view(*batch, num_layers, grid[0], grid[1], *block)
+    weights = blocks.transpose(-3, -2).reshape(*batch, num_layers,
+                                               grid[0] * block[0],
+                                               grid[1] * block[1])
+    return weights[..., :shape[0], :shape[1]]
 
 
 def resample_depth(scalers: Tensor, num_layers: int) -> Tensor:

@@ -61,8 +61,11 @@ model = dict(
     ]),
 )
 
-# No weight decay on templates of norms, biases and embeddings.
+# Fused AdamW (one kernel per step: +8% img/s on an H100, see
+# docs/benchmarks.md); no weight decay on templates of norms, biases and
+# embeddings.
 optim_wrapper = dict(
+    optimizer=dict(fused=True),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,

@@ -1,4 +1,5 @@
 """Models: the template bank, the ViT layout, backbone, head, classifier."""
+from . import vit_compat
 from .backbones import WaveTemplate
 from .classifiers import DistillImageClassifier
 from .heads import KroneckerDistillHead
@@ -12,3 +13,5 @@ __all__ = [
     'TemplateBank', 'ViTArch', 'ViTLayout',
     'WaveInit', 'WaveTarget', 'WaveTemplate', 'default_specs'
 ]
+
+vit_compat.apply()

@@ -7,7 +7,7 @@ of one model size, and composes them into that model's weights with
 the business of :mod:`wave_mm.models.vit_layout`.
 """
 import math
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -44,6 +44,14 @@ class TemplateBank(nn.Module):
                 torch.zeros(spec.count, *spec.block))
             self.scalers[name] = nn.Parameter(
                 torch.zeros(depths[name], spec.count, *grid))
+        # Types of equal template, scaler and weight shapes (q, k, v and
+        # proj; the per-layer vectors) are composed by one batched GEMM.
+        fused: Dict[tuple, List[str]] = {}
+        for name in self.specs:
+            key = (self.templates[name].shape, self.scalers[name].shape,
+                   self.shapes[name])
+            fused.setdefault(key, []).append(name)
+        self.fused = [tuple(names) for names in fused.values()]
         self.init_weights()
 
     @property
@@ -79,7 +87,17 @@ class TemplateBank(nn.Module):
 
     def forward(self) -> Dict[str, Tensor]:
         """Weights of every templated type, ``{type: [L_t, *shape_t]}``."""
-        return {name: self.compose(name) for name in self.specs}
+        weights = {}
+        for names in self.fused:
+            if len(names) == 1:
+                weights[names[0]] = self.compose(names[0])
+                continue
+            stacked = compose(
+                torch.stack([self.scalers[n] for n in names]),
+                torch.stack([self.templates[n] for n in names]),
+                self.shapes[names[0]])
+            weights.update(zip(names, stacked.unbind(0)))
+        return weights
 
     def freeze_templates(self, frozen: bool = True) -> None:
         """Stop (or restart) gradients to the shared templates."""

@@ -33,32 +33,29 @@ ALL_GROUPS: Tuple[str, ...] = tuple(GROUPS)
 _ONES = ('ln1_weight', 'ln2_weight', 'norm_weight')
 _ZEROS = ('cls_token', ) + GROUPS['bias'] + ('ln1_bias', 'ln2_bias',
                                               'norm_bias', 'patch_embed_bias')
-# Per-layer weight types: (parameter suffix, rows of the fused qkv or None).
-_LAYER_PARAMS: Dict[str, Tuple[str, int]] = {
-    'q': ('attn.qkv.weight', 0),
-    'k': ('attn.qkv.weight', 1),
-    'v': ('attn.qkv.weight', 2),
-    'proj': ('attn.proj.weight', -1),
-    'fc1': ('ffn.layers.0.0.weight', -1),
-    'fc2': ('ffn.layers.1.weight', -1),
-    'q_bias': ('attn.qkv.bias', 0),
-    'k_bias': ('attn.qkv.bias', 1),
-    'v_bias': ('attn.qkv.bias', 2),
-    'proj_bias': ('attn.proj.bias', -1),
-    'fc1_bias': ('ffn.layers.0.0.bias', -1),
-    'fc2_bias': ('ffn.layers.1.bias', -1),
-    'ln1_weight': ('ln1.weight', -1),
-    'ln1_bias': ('ln1.bias', -1),
-    'ln2_weight': ('ln2.weight', -1),
-    'ln2_bias': ('ln2.bias', -1),
+# Parameter (suffix per layer, or name) -> the weight types it is made of,
+# concatenated along the output rows (mmpretrain fuses q, k and v).
+_LAYER_PARAMS: Dict[str, Tuple[str, ...]] = {
+    'attn.qkv.weight': ('q', 'k', 'v'),
+    'attn.proj.weight': ('proj', ),
+    'ffn.layers.0.0.weight': ('fc1', ),
+    'ffn.layers.1.weight': ('fc2', ),
+    'attn.qkv.bias': ('q_bias', 'k_bias', 'v_bias'),
+    'attn.proj.bias': ('proj_bias', ),
+    'ffn.layers.0.0.bias': ('fc1_bias', ),
+    'ffn.layers.1.bias': ('fc2_bias', ),
+    'ln1.weight': ('ln1_weight', ),
+    'ln1.bias': ('ln1_bias', ),
+    'ln2.weight': ('ln2_weight', ),
+    'ln2.bias': ('ln2_bias', ),
 }
-_MODEL_PARAMS: Dict[str, str] = {
-    'patch_embed': 'patch_embed.projection.weight',
-    'patch_embed_bias': 'patch_embed.projection.bias',
-    'pos_embed': 'pos_embed',
-    'cls_token': 'cls_token',
-    'norm_weight': 'ln1.weight',
-    'norm_bias': 'ln1.bias',
+_MODEL_PARAMS: Dict[str, Tuple[str, ...]] = {
+    'patch_embed.projection.weight': ('patch_embed', ),
+    'patch_embed.projection.bias': ('patch_embed_bias', ),
+    'pos_embed': ('pos_embed', ),
+    'cls_token': ('cls_token', ),
+    'ln1.weight': ('norm_weight', ),
+    'ln1.bias': ('norm_bias', ),
 }
 
 
@@ -152,33 +149,34 @@ class ViTLayout:
             raise ValueError(f'unknown template groups {sorted(unknown)}; '
                              f'choose from {list(GROUPS)}')
         self.arch = ViTArch.from_vit(vit)
+        wanted = {t for g in groups for t in GROUPS[g]}
         present = {name for name, _ in vit.named_parameters()}
-        self.names: Dict[str, List[Tuple[str, int]]] = {}
-        for group in groups:
-            for name in GROUPS[group]:
-                targets = self._targets(name)
-                if all(param in present for param, _ in targets):
-                    self.names[name] = targets
+        layers = [f'layers.{i}.' for i in range(self.arch.num_layers)]
+        # (parameter suffix or name, its weight types, per layer?)
+        self.params: List[Tuple[str, Tuple[str, ...], bool]] = []
+        for table, prefixes in ((_LAYER_PARAMS, layers), (_MODEL_PARAMS,
+                                                          [''])):
+            for param, types in table.items():
+                if set(types) <= wanted and all(p + param in present
+                                                for p in prefixes):
+                    self.params.append((param, types, prefixes == layers))
+        self._per_layer = {t: pl for _, ts, pl in self.params for t in ts}
 
     @property
     def types(self) -> Tuple[str, ...]:
         """Templated weight types present in the model."""
-        return tuple(self.names)
-
-    def _targets(self, name: str) -> List[Tuple[str, int]]:
-        if name in _LAYER_PARAMS:
-            suffix, part = _LAYER_PARAMS[name]
-            return [(f'layers.{i}.{suffix}', part)
-                    for i in range(self.arch.num_layers)]
-        return [(_MODEL_PARAMS[name], -1)]
+        return tuple(self._per_layer)
 
     def param_names(self) -> List[str]:
         """State-dict names (relative to the backbone) that are templated."""
-        return sorted({p for t in self.names.values() for p, _ in t})
+        return sorted(
+            f'layers.{i}.{param}' if per_layer else param
+            for param, _, per_layer in self.params
+            for i in range(self.arch.num_layers if per_layer else 1))
 
     def depth(self, name: str) -> int:
         """Number of layers ``L_t`` of weight type ``name``."""
-        return len(self.names[name])
+        return self.arch.num_layers if self._per_layer[name] else 1
 
     def shape(self, name: str, block: Sequence[int]) -> Tuple[int, ...]:
         """Per-layer shape of ``name`` in template orientation."""
@@ -206,18 +204,16 @@ class ViTLayout:
         embedding reshaped to a convolution kernel and the position embedding
         resized (bicubic, as mmpretrain does) to this model's patch grid.
         """
-        pieces: Dict[str, Dict[int, Tensor]] = {}
-        for name, targets in self.names.items():
-            # One unbind per type: its backward stacks the layer gradients
-            # in one pass, where indexing each layer would zero-fill and add
-            # a whole [L, *shape] gradient per layer (L times the traffic).
-            for (param, part), value in zip(targets, weights[name].unbind(0)):
-                pieces.setdefault(param, {})[part] = value
         state = {}
-        for param, parts in pieces.items():
-            value = (parts[-1] if -1 in parts else torch.cat(
-                [parts[0], parts[1], parts[2]], dim=0))
-            state[param] = self._to_param(param, value)
+        for param, types, per_layer in self.params:
+            # One cat for all layers; the per-layer tensors are views.
+            value = (weights[types[0]] if len(types) == 1 else torch.cat(
+                [weights[t] for t in types], dim=1))
+            if per_layer:
+                for i, layer in enumerate(value.unbind(0)):
+                    state[f'layers.{i}.{param}'] = layer
+            else:
+                state[param] = self._to_param(param, value[0])
         return state
 
     def _to_param(self, param: str, value: Tensor) -> Tensor:

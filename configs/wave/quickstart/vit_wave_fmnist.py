@@ -7,6 +7,8 @@ _base_ = ['./_base_.py']
 
 templates = 'work_dirs/distill_fmnist/templates.safetensors'
 epochs = 1
+# Brief training: one epoch over the first 10k training images.
+train_dataloader = dict(dataset=dict(indices=10000))
 
 model = dict(
     type='ImageClassifier',

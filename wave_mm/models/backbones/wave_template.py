@@ -7,7 +7,6 @@ rebuilt at each forward as ``sum_k S_k ⊗ T_k`` from its ``TemplateBank``.
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.runner.checkpoint import _load_checkpoint
@@ -17,20 +16,8 @@ from torch import Tensor
 
 from wave_mm.templates import Templates, save_templates
 from ..template_bank import TemplateBank
+from ..vit_compat import float_drop_prob
 from ..vit_layout import ALL_GROUPS, ViTLayout, default_specs
-
-
-def float_drop_prob(model: torch.nn.Module) -> None:
-    """Cast the numpy ``drop_prob`` of mmcv's ``DropPath`` to ``float``.
-
-    mmpretrain's ViT takes per-layer rates from ``np.linspace``; dynamo
-    treats a numpy scalar as a tensor, so ``if drop_prob == 0.`` in
-    ``drop_path`` breaks the graph in every layer and ``torch.compile``
-    falls back to many small graphs.
-    """
-    for module in model.modules():
-        if isinstance(getattr(module, 'drop_prob', None), np.generic):
-            module.drop_prob = float(module.drop_prob)
 
 
 @MODELS.register_module()

@@ -14,7 +14,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from ..backbones.wave_template import float_drop_prob
+from ..vit_compat import float_drop_prob
 
 
 def build_teacher(cfg: dict) -> nn.Module:
