@@ -39,3 +39,18 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def weights_only_loads(monkeypatch):
+    """Force ``torch.load(weights_only=True)`` and record the loaded paths;
+    fails a test whose code asks for ``weights_only=False``."""
+    real_load, loaded = torch.load, []
+
+    def load(f, *args, **kwargs):
+        assert kwargs.get('weights_only', True) is True
+        loaded.append(str(f))
+        return real_load(f, *args, **dict(kwargs, weights_only=True))
+
+    monkeypatch.setattr(torch, 'load', load)
+    return loaded

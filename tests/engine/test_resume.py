@@ -80,8 +80,6 @@ def distill_model(tmp_path):
     torch.save({'state_dict': model.state_dict()}, path)
     return dict(
         type='DistillImageClassifier',
-        # A fixed ancestry text keeps the file header size fixed; header
-        # sizes are tested in test_template_export_hook.py.
         backbone=dict(type='WaveTemplate', **TINY_AUX,
                       ancestry='resume test'),
         neck=None,
@@ -113,17 +111,10 @@ def make_runner(model, work_dir, hooks, resume=False, max_iters=MAX_ITERS):
 
 
 def test_resumed_run_matches_uninterrupted(distill_model, tmp_path,
-                                           monkeypatch):
+                                           weights_only_loads):
     # Every checkpoint load goes through torch.load with weights_only=True,
     # whatever torch's default: resuming relies on wave_mm's allow-list.
-    real_load, loaded = torch.load, []
-
-    def weights_only_load(f, *args, **kwargs):
-        assert kwargs.get('weights_only', True) is True
-        loaded.append(str(f))
-        return real_load(f, *args, **dict(kwargs, weights_only=True))
-
-    monkeypatch.setattr(torch, 'load', weights_only_load)
+    loaded = weights_only_loads
 
     straight = Record()
     make_runner(distill_model, tmp_path / 'a', [straight]).train()

@@ -295,7 +295,7 @@ def test_error_class_count_mismatch(tmp_path):
         build(distill_cfg(path, teacher=teacher_cfg(num_classes=5)))
 
 
-def test_checkpoint_from_work_dir(tmp_path, monkeypatch):
+def test_checkpoint_from_work_dir(tmp_path, weights_only_loads):
     """A teacher work dir resolves through ``last_checkpoint`` to a full
     MMEngine checkpoint (message hub included, loaded under weights_only)."""
     work_dir = str(tmp_path / 'teacher_work')
@@ -307,14 +307,7 @@ def test_checkpoint_from_work_dir(tmp_path, monkeypatch):
         ckpt = f.read().strip()
     assert ckpt.endswith('iter_1.pth')
 
-    real_load, loaded = torch.load, []
-
-    def weights_only_load(f, *args, **kwargs):
-        assert kwargs.get('weights_only', True) is True
-        loaded.append(str(f))
-        return real_load(f, *args, **dict(kwargs, weights_only=True))
-
-    monkeypatch.setattr(torch, 'load', weights_only_load)
+    loaded = weights_only_loads
     model = build(distill_cfg(work_dir))
     assert loaded == [ckpt]
     assert_state_equal(model.teacher, runner.model.state_dict())
