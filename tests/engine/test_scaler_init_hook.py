@@ -155,3 +155,11 @@ def test_two_ranks_end_with_identical_weights(templates_file, tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def test_scalers_only(templates_file, tmp_path):
+    runner = _fit_only(_cfg(templates_file, str(tmp_path), train_extra=()))
+    record = json.load(open(tmp_path / 'scaler_init.json'))
+    assert record['fitted_params'] == record['scalers']
+    head = runner.model.head.layers.head.weight
+    assert head.requires_grad

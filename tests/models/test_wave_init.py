@@ -153,7 +153,8 @@ def test_scalers_file_round_trip_and_wrong_arch(templates_file, tmp_path):
     vit.init_weights()
     for name, value in target.state_dict_for_vit().items():
         torch.testing.assert_close(vit.state_dict()[name], value)
-    with pytest.raises(TemplatesFileError, match='num_layers=2 .target 4'):
+    with pytest.raises(TemplatesFileError,
+                       match=r'scalers.safetensors: .*num_layers=2 .target 4'):
         _init(tiny_vit_cfg(), templates_file, path)
 
 

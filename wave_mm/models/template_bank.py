@@ -54,15 +54,6 @@ class TemplateBank(nn.Module):
         self.fused = [tuple(names) for names in fused.values()]
         self.init_weights()
 
-    @property
-    def types(self) -> Tuple[str, ...]:
-        """The templated weight types, in insertion order."""
-        return tuple(self.specs)
-
-    def grid(self, name: str) -> Tuple[int, ...]:
-        """Block grid of weight type ``name`` in this model."""
-        return tuple(self.scalers[name].shape[2:])
-
     @torch.no_grad()
     def init_weights(self) -> None:
         """Random templates and scalers whose composition has the scale of

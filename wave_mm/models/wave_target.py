@@ -35,6 +35,7 @@ class WaveTarget(nn.Module):
             identity for the auxiliary's own arch).
         width_rule: ``'crop'`` (top-left blocks) or ``'mean'``.
         source: Name of the templates file, for error messages.
+        scalers_source: Name of the scalers file, for error messages.
     """
 
     def __init__(self,
@@ -42,10 +43,11 @@ class WaveTarget(nn.Module):
                  templates: Templates,
                  scalers: Optional[Scalers] = None,
                  width_rule: WidthRule = 'crop',
-                 source: str = 'templates') -> None:
+                 source: str = 'templates',
+                 scalers_source: str = 'scalers') -> None:
         super().__init__()
         self.layout = ViTLayout(vit, templates.groups)
-        self.source = source
+        self.source, self.scalers_source = source, scalers_source
         arch = self.layout.arch
         self._check_fits(templates)
         types = [t for t in self.layout.types if t in templates.specs]
@@ -96,13 +98,15 @@ class WaveTarget(nn.Module):
                  for k in _ARCH_KEYS if scalers.arch.get(k) != own[k]}
         if wrong:
             raise TemplatesFileError(
-                'scalers file is for another arch: ' + ', '.join(
+                f'{self.scalers_source}: scalers file is for another arch: '
+                + ', '.join(
                     f'{k}={a} (target {b})' for k, (a, b) in wrong.items()))
         if scalers.templates_hash and (scalers.templates_hash !=
                                        self.templates_hash):
             raise TemplatesFileError(
-                f'scalers were fitted to templates {scalers.templates_hash}, '
-                f'not to {self.source} ({self.templates_hash})')
+                f'{self.scalers_source}: scalers were fitted to templates '
+                f'{scalers.templates_hash}, not to {self.source} '
+                f'({self.templates_hash})')
 
     def forward(self) -> Dict[str, Tensor]:
         """The target's templated tensors by backbone state-dict name."""

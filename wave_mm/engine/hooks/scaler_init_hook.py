@@ -148,10 +148,10 @@ class ScalerInitHook(Hook):
             if n.startswith(self.train_extra)
         }
         scalers = list(target.bank.scalers.parameters())
-        optimizer = torch.optim.AdamW([
-            dict(params=scalers, lr=self.lr, weight_decay=0.0),
-            dict(params=list(extra.values()), lr=self.extra_lr),
-        ])
+        groups = [dict(params=scalers, lr=self.lr, weight_decay=0.0)]
+        if extra:
+            groups.append(dict(params=list(extra.values()), lr=self.extra_lr))
+        optimizer = torch.optim.AdamW(groups)
         device = scalers[0].device
         teacher = (build_teacher(self.teacher_cfg).to(device)
                    if self.teacher_cfg else None)

@@ -42,7 +42,8 @@ def build_target(module: nn.Module,
         load_templates(templates),
         load_scalers(scalers) if scalers else None,
         width_rule,
-        source=templates)
+        source=templates,
+        scalers_source=scalers or 'scalers')
 
 
 @WEIGHT_INITIALIZERS.register_module(name='WaveInit')
