@@ -162,4 +162,5 @@ def test_scalers_only(templates_file, tmp_path):
     record = json.load(open(tmp_path / 'scaler_init.json'))
     assert record['fitted_params'] == record['scalers']
     head = runner.model.head.layers.head.weight
-    assert head.requires_grad
+    assert head.requires_grad  # restored after the fit
+    assert head.abs().sum() == 0  # still the head's Constant(0) init
