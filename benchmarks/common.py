@@ -23,8 +23,11 @@ def autocast(device: torch.device, dtype: str) -> ContextManager:
     return torch.autocast(device.type, dtype=cast)
 
 
-def time_ms(fn: Callable[[], object], device: torch.device, warmup: int,
-            iters: int, rounds: int = 3) -> Dict[str, float]:
+def time_ms(fn: Callable[[], object],
+            device: torch.device,
+            warmup: int,
+            iters: int,
+            rounds: int = 3) -> Dict[str, float]:
     """Milliseconds per call of ``fn``.
 
     After ``warmup`` calls, ``rounds`` loops of ``iters`` calls each are
@@ -59,8 +62,10 @@ def time_ms(fn: Callable[[], object], device: torch.device, warmup: int,
 
 def environment(device: torch.device) -> Dict[str, str]:
     """Versions and device name, recorded next to every result."""
-    env = dict(python=platform.python_version(), torch=torch.__version__,
-               device=str(device))
+    env = dict(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        device=str(device))
     if device.type == 'cuda':
         env['gpu'] = torch.cuda.get_device_name(device)
     else:
@@ -81,10 +86,13 @@ def markdown(rows: Sequence[Dict[str, object]],
             return f'{value:.3f}' if abs(value) < 100 else f'{value:,.0f}'
         return '' if value is None else str(value)
 
-    lines = ['| ' + ' | '.join(columns) + ' |',
-             '|' + '|'.join('---' for _ in columns) + '|']
-    lines += ['| ' + ' | '.join(fmt(r.get(c)) for c in columns) + ' |'
-              for r in rows]
+    lines = [
+        '| ' + ' | '.join(columns) + ' |',
+        '|' + '|'.join('---' for _ in columns) + '|'
+    ]
+    lines += [
+        '| ' + ' | '.join(fmt(r.get(c)) for c in columns) + ' |' for r in rows
+    ]
     return '\n'.join(lines)
 
 

@@ -31,7 +31,6 @@ from common import autocast, environment, markdown, time_ms, write_json  # noqa
 
 import wave_mm  # noqa: F401,E402  (registers the modules)
 from wave_mm.models import ALL_GROUPS, WaveTemplate  # noqa: E402
-from wave_mm.models.vit_layout import ViTLayout  # noqa: E402
 
 MATRICES = ('q', 'k', 'v', 'proj', 'fc1', 'fc2')
 TARGET_MS = 1.0
@@ -40,16 +39,20 @@ TARGET_MS = 1.0
 def build(args: argparse.Namespace, width: int, ratio: int, count: int,
           groups: Sequence[str], device: torch.device) -> WaveTemplate:
     """A ``WaveTemplate`` of ``args.arch`` templating ``groups``."""
-    model = WaveTemplate(arch=args.arch, img_size=args.img_size,
-                         patch_size=args.patch_size, template_width=width,
-                         ffn_ratio=ratio, num_templates=count,
-                         templated=tuple(groups))
+    model = WaveTemplate(
+        arch=args.arch,
+        img_size=args.img_size,
+        patch_size=args.patch_size,
+        template_width=width,
+        ffn_ratio=ratio,
+        num_templates=count,
+        templated=tuple(groups))
     return model.to(device)
 
 
-def paths(model: WaveTemplate, scope: str,
-          compile_: bool) -> Dict[str, Tuple[Callable[[], List[Tensor]],
-                                             List[Tensor]]]:
+def paths(
+    model: WaveTemplate, scope: str, compile_: bool
+) -> Dict[str, Tuple[Callable[[], List[Tensor]], List[Tensor]]]:
     """Name -> (function returning the outputs, tensors to differentiate)."""
     bank = model.bank
     params = list(bank.parameters())
@@ -61,8 +64,9 @@ def paths(model: WaveTemplate, scope: str,
             res = []
             for s, t in pairs:
                 (n, _, a, b), (o, i) = s.shape, t.shape[1:]
-                res.append(torch.einsum('lkab,kij->laibj', s, t).reshape(
-                    n, a * o, b * i))
+                res.append(
+                    torch.einsum('lkab,kij->laibj', s,
+                                 t).reshape(n, a * o, b * i))
             return res
 
         out['einsum'] = (einsum, [p for pair in pairs for p in pair])
@@ -93,9 +97,11 @@ def measure(fn: Callable[[], List[Tensor]], params: List[Tensor],
     fwd = time_ms(forward, device, args.warmup, args.iters, args.rounds)
     both = time_ms(forward_backward, device, args.warmup, args.iters,
                    args.rounds)
-    return dict(fwd_ms=fwd['median'], fwd_bwd_ms=both['median'],
-                fwd_bwd_min_ms=both['min'],
-                out_M=sum(g.numel() for g in grads) / 1e6)
+    return dict(
+        fwd_ms=fwd['median'],
+        fwd_bwd_ms=both['median'],
+        fwd_bwd_min_ms=both['min'],
+        out_M=sum(g.numel() for g in grads) / 1e6)
 
 
 def configs(args: argparse.Namespace) -> List[Tuple[str, int, int, int]]:
@@ -111,31 +117,54 @@ def configs(args: argparse.Namespace) -> List[Tuple[str, int, int, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--device', default='cuda' if
-                        torch.cuda.is_available() else 'cpu')
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--arch', default='deit-base')
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--patch-size', type=int, default=16)
-    parser.add_argument('--cases', nargs='+', default=['default', 'b64'],
-                        choices=['default', 'b64'])
-    parser.add_argument('--width', type=int, default=192,
-                        help='template width of the default case')
+    parser.add_argument(
+        '--cases',
+        nargs='+',
+        default=['default', 'b64'],
+        choices=['default', 'b64'])
+    parser.add_argument(
+        '--width',
+        type=int,
+        default=192,
+        help='template width of the default case')
     parser.add_argument('--ratio', type=int, default=4)
     parser.add_argument('--num-templates', type=int, default=12)
-    parser.add_argument('--k64', type=int, nargs='+', default=[4, 16, 64],
-                        help='templates per type of the 64x64 cases')
-    parser.add_argument('--scopes', nargs='+', default=['blocks', 'all'],
-                        choices=['blocks', 'all'])
-    parser.add_argument('--dtypes', nargs='+', default=['fp32', 'bf16'],
-                        choices=['fp32', 'bf16', 'fp16'])
-    parser.add_argument('--compile', action='store_true',
-                        help='also time torch.compile(generate), blocks only')
-    parser.add_argument('--paths', nargs='+', default=None,
-                        choices=['einsum', 'bank', 'generate',
-                                 'compiled'],
-                        help='paths to time (default: all available)')
-    parser.add_argument('--iters', type=int, default=None,
-                        help='timed calls per round (default 30 GPU, 2 CPU)')
+    parser.add_argument(
+        '--k64',
+        type=int,
+        nargs='+',
+        default=[4, 16, 64],
+        help='templates per type of the 64x64 cases')
+    parser.add_argument(
+        '--scopes',
+        nargs='+',
+        default=['blocks', 'all'],
+        choices=['blocks', 'all'])
+    parser.add_argument(
+        '--dtypes',
+        nargs='+',
+        default=['fp32', 'bf16'],
+        choices=['fp32', 'bf16', 'fp16'])
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='also time torch.compile(generate), blocks only')
+    parser.add_argument(
+        '--paths',
+        nargs='+',
+        default=None,
+        choices=['einsum', 'bank', 'generate', 'compiled'],
+        help='paths to time (default: all available)')
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=None,
+        help='timed calls per round (default 30 GPU, 2 CPU)')
     parser.add_argument('--warmup', type=int, default=None)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--out', default=None, help='JSON results path')
@@ -144,8 +173,7 @@ def main() -> None:
     gpu = device.type == 'cuda'
     args.compile = args.compile or 'compiled' in (args.paths or [])
     args.iters = args.iters or (30 if gpu else 2)
-    args.warmup = args.warmup if args.warmup is not None else (
-        5 if gpu else 1)
+    args.warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)
     torch.backends.cuda.matmul.allow_tf32 = False  # honest fp32
 
     rows = []
@@ -163,19 +191,23 @@ def main() -> None:
                     except Exception as exc:  # keep the other rows
                         traceback.print_exc()
                         res = dict(error=f'{type(exc).__name__}: {exc}'[:200])
-                    row = dict(case=label, scope=scope, path=name,
-                               dtype=dtype, **res)
+                    row = dict(
+                        case=label, scope=scope, path=name, dtype=dtype, **res)
                     if gpu and 'fwd_bwd_ms' in res:
                         row['<=1ms'] = 'yes' if res[
                             'fwd_bwd_ms'] <= TARGET_MS else 'no'
                     rows.append(row)
-                    print(f"{label:>14} {scope:>6} {name:>15} {dtype}: "
-                          f"{res}", flush=True)
+                    print(
+                        f"{label:>14} {scope:>6} {name:>15} {dtype}: "
+                        f"{res}",
+                        flush=True)
             del model
             if gpu:
                 torch.cuda.empty_cache()
-    columns = ['case', 'scope', 'path', 'dtype', 'out_M', 'fwd_ms',
-               'fwd_bwd_ms', 'fwd_bwd_min_ms'] + (['<=1ms'] if gpu else [])
+    columns = [
+        'case', 'scope', 'path', 'dtype', 'out_M', 'fwd_ms', 'fwd_bwd_ms',
+        'fwd_bwd_min_ms'
+    ] + (['<=1ms'] if gpu else [])
     table = markdown(rows, columns)
     errors = [r for r in rows if 'error' in r]
     print(f'\n## Composing {args.arch} weights from templates '
@@ -184,9 +216,14 @@ def main() -> None:
     for r in errors:
         print(f"- {r['case']} {r['scope']} {r['path']} {r['dtype']}: "
               f"{r['error']}")
-    write_json(args.out, dict(benchmark='compose_speed', args=vars(args),
-                              env=environment(device), rows=rows,
-                              markdown=table))
+    write_json(
+        args.out,
+        dict(
+            benchmark='compose_speed',
+            args=vars(args),
+            env=environment(device),
+            rows=rows,
+            markdown=table))
 
 
 if __name__ == '__main__':

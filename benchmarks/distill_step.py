@@ -33,38 +33,54 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, markdown, time_ms, write_json  # noqa: E402
-
-import wave_mm  # noqa: F401,E402  (registers the modules)
 from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.optim import AmpOptimWrapper, OptimWrapper  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
+
+import wave_mm  # noqa: F401,E402  (registers the modules)
 from wave_mm.models.vit_layout import ViTArch  # noqa: E402
 
 VARIANTS = ('kd-eager', 'kd-compile', 'wave-eager', 'wave-compile')
-PREPROCESSOR = dict(type='ClsDataPreprocessor', num_classes=1000,
-                    mean=[123.675, 116.28, 103.53],
-                    std=[58.395, 57.12, 57.375], to_rgb=True)
+PREPROCESSOR = dict(
+    type='ClsDataPreprocessor',
+    num_classes=1000,
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
 
 
 def model_cfg(args: argparse.Namespace, wave: bool) -> dict:
     """``DistillImageClassifier`` config of one variant."""
-    vit = dict(type='VisionTransformer', arch=args.arch,
-               img_size=args.img_size, patch_size=args.patch_size)
+    vit = dict(
+        type='VisionTransformer',
+        arch=args.arch,
+        img_size=args.img_size,
+        patch_size=args.patch_size)
     student = dict(vit, drop_path_rate=args.drop_path)
     if wave:
         student['type'] = 'WaveTemplate'
     width = MODELS.build(dict(vit, arch=args.arch)).embed_dims
-    teacher = dict(type='ImageClassifier', backbone=vit, neck=None,
-                   head=dict(type='VisionTransformerClsHead',
-                             num_classes=args.classes, in_channels=width),
-                   data_preprocessor=dict(PREPROCESSOR,
-                                          num_classes=args.classes))
+    teacher = dict(
+        type='ImageClassifier',
+        backbone=vit,
+        neck=None,
+        head=dict(
+            type='VisionTransformerClsHead',
+            num_classes=args.classes,
+            in_channels=width),
+        data_preprocessor=dict(PREPROCESSOR, num_classes=args.classes))
     return dict(
-        type='DistillImageClassifier', backbone=student, neck=None,
-        head=dict(type='KroneckerDistillHead', num_classes=args.classes,
-                  in_channels=width, alpha=1.0, tau=1.0,
-                  loss=dict(type='CrossEntropyLoss')),
+        type='DistillImageClassifier',
+        backbone=student,
+        neck=None,
+        head=dict(
+            type='KroneckerDistillHead',
+            num_classes=args.classes,
+            in_channels=width,
+            alpha=1.0,
+            tau=1.0,
+            loss=dict(type='CrossEntropyLoss')),
         data_preprocessor=dict(PREPROCESSOR, num_classes=args.classes),
         teacher=dict(model=teacher, checkpoint=None))
 
@@ -83,21 +99,26 @@ def fwd_gflop(vit: nn.Module, classes: int) -> float:
 def synthetic_batch(args: argparse.Namespace, device: torch.device) -> dict:
     """uint8 images and labels on ``device``, as a dataloader would give."""
     gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (args.batch, 3, args.img_size,
-                                    args.img_size), generator=gen,
-                           dtype=torch.uint8)
+    images = torch.randint(
+        0,
+        256, (args.batch, 3, args.img_size, args.img_size),
+        generator=gen,
+        dtype=torch.uint8)
     labels = torch.randint(0, args.classes, (args.batch, ), generator=gen)
-    samples = [DataSample().set_gt_label(labels[i:i + 1].to(device))
-               for i in range(args.batch)]
+    samples = [
+        DataSample().set_gt_label(labels[i:i + 1].to(device))
+        for i in range(args.batch)
+    ]
     return dict(inputs=images.to(device), data_samples=samples)
 
 
 def dynamo_stats() -> Dict[str, int]:
     """Graphs, frames and graph breaks dynamo has counted so far."""
     from torch._dynamo.utils import counters
-    return dict(unique_graphs=counters['stats']['unique_graphs'],
-                frames=counters['frames']['total'],
-                graph_breaks=sum(counters['graph_break'].values()))
+    return dict(
+        unique_graphs=counters['stats']['unique_graphs'],
+        frames=counters['frames']['total'],
+        graph_breaks=sum(counters['graph_break'].values()))
 
 
 def run_variant(args: argparse.Namespace, name: str,
@@ -108,8 +129,11 @@ def run_variant(args: argparse.Namespace, name: str,
     model = MODELS.build(model_cfg(args, wave))
     model.init_weights()
     model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.05,
-                            fused=args.fused_adamw or None)
+    opt = torch.optim.AdamW(
+        model.parameters(),
+        lr=5e-4,
+        weight_decay=0.05,
+        fused=args.fused_adamw or None)
     gpu = device.type == 'cuda'
     cast = torch.bfloat16 if args.dtype == 'bf16' else None
     if gpu and cast is not None:
@@ -148,51 +172,68 @@ def run_variant(args: argparse.Namespace, name: str,
         gflop = args.fwd_gflop
     img_s = args.batch * 1e3 / ms['median']
     step_gflop = 4 * gflop  # 3x student (fwd + bwd) + 1x teacher forward
-    row = dict(variant=name + (' (fused AdamW)' if args.fused_adamw else ''),
-               img_s=img_s,
-               img_s_best=args.batch * 1e3 / ms['min'], step_ms=ms['median'],
-               mfu=img_s * step_gflop / (args.peak_tflops * 1e3),
-               peak_mem_gib=(torch.cuda.max_memory_allocated(device) / 2**30
-                             if gpu else None),
-               first_step_s=first_s, gflop_per_img=step_gflop,
-               student_params_M=sum(
-                   p.numel() for p in model.parameters()) / 1e6,
-               optim_wrapper=type(wrapper).__name__)
+    row = dict(
+        variant=name + (' (fused AdamW)' if args.fused_adamw else ''),
+        img_s=img_s,
+        img_s_best=args.batch * 1e3 / ms['min'],
+        step_ms=ms['median'],
+        mfu=img_s * step_gflop / (args.peak_tflops * 1e3),
+        peak_mem_gib=(torch.cuda.max_memory_allocated(device) /
+                      2**30 if gpu else None),
+        first_step_s=first_s,
+        gflop_per_img=step_gflop,
+        student_params_M=sum(p.numel() for p in model.parameters()) / 1e6,
+        optim_wrapper=type(wrapper).__name__)
     if compiled:
-        row.update(graphs=after['unique_graphs'] - start['unique_graphs'],
-                   graph_breaks=after['graph_breaks'] - start['graph_breaks'],
-                   recompiled_in_timed=max(
-                       after['unique_graphs'] - before['unique_graphs'],
-                       after['frames'] - before['frames']))
+        row.update(
+            graphs=after['unique_graphs'] - start['unique_graphs'],
+            graph_breaks=after['graph_breaks'] - start['graph_breaks'],
+            recompiled_in_timed=max(
+                after['unique_graphs'] - before['unique_graphs'],
+                after['frames'] - before['frames']))
     return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--device', default='cuda' if
-                        torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
-                        choices=VARIANTS)
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument(
+        '--variants', nargs='+', default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument('--arch', default='deit-base')
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--patch-size', type=int, default=16)
     parser.add_argument('--batch', type=int, default=128)
     parser.add_argument('--classes', type=int, default=1000)
-    parser.add_argument('--drop-path', type=float, default=0.1,
-                        help='student drop_path_rate (DeiT-B recipe: 0.1)')
+    parser.add_argument(
+        '--drop-path',
+        type=float,
+        default=0.1,
+        help='student drop_path_rate (DeiT-B recipe: 0.1)')
     parser.add_argument('--dtype', default='bf16', choices=['bf16', 'fp32'])
-    parser.add_argument('--warmup', type=int, default=10,
-                        help='steps before timing (the first compiles)')
-    parser.add_argument('--iters', type=int, default=20,
-                        help='timed steps per round')
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=10,
+        help='steps before timing (the first compiles)')
+    parser.add_argument(
+        '--iters', type=int, default=20, help='timed steps per round')
     parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--compile-mode', default=None,
-                        help="torch.compile mode, e.g. 'max-autotune'")
+    parser.add_argument(
+        '--compile-mode',
+        default=None,
+        help="torch.compile mode, e.g. 'max-autotune'")
     parser.add_argument('--fused-adamw', action='store_true')
-    parser.add_argument('--peak-tflops', type=float, default=779.0,
-                        help='measured bf16 peak for MFU (H100: 779)')
-    parser.add_argument('--fwd-gflop', type=float, default=None,
-                        help='forward GFLOP/img override (ViT-B/16: 35.16)')
+    parser.add_argument(
+        '--peak-tflops',
+        type=float,
+        default=779.0,
+        help='measured bf16 peak for MFU (H100: 779)')
+    parser.add_argument(
+        '--fwd-gflop',
+        type=float,
+        default=None,
+        help='forward GFLOP/img override (ViT-B/16: 35.16)')
     parser.add_argument('--out', default=None, help='JSON results path')
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -207,14 +248,16 @@ def main() -> None:
             row = run_variant(args, name, device)
         except Exception as exc:  # keep the other variants
             traceback.print_exc()
-            row = dict(variant=name,
-                       error=f'{type(exc).__name__}: {exc}'[:300])
+            row = dict(
+                variant=name, error=f'{type(exc).__name__}: {exc}'[:300])
         rows.append(row)
         print(row, flush=True)
         if device.type == 'cuda':
             torch.cuda.empty_cache()
-    columns = ['variant', 'img_s', 'mfu', 'step_ms', 'peak_mem_gib',
-               'first_step_s', 'graphs', 'graph_breaks', 'recompiled_in_timed']
+    columns = [
+        'variant', 'img_s', 'mfu', 'step_ms', 'peak_mem_gib', 'first_step_s',
+        'graphs', 'graph_breaks', 'recompiled_in_timed'
+    ]
     table = markdown(rows, columns)
     print(f'\n## Stage-1 step, {args.arch} {args.img_size}px batch '
           f'{args.batch} {args.dtype} ({environment(device)})\n')
@@ -222,9 +265,14 @@ def main() -> None:
     for r in rows:
         if 'error' in r:
             print(f"- {r['variant']}: {r['error']}")
-    write_json(args.out, dict(benchmark='distill_step', args=vars(args),
-                              env=environment(device), rows=rows,
-                              markdown=table))
+    write_json(
+        args.out,
+        dict(
+            benchmark='distill_step',
+            args=vars(args),
+            env=environment(device),
+            rows=rows,
+            markdown=table))
 
 
 if __name__ == '__main__':

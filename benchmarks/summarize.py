@@ -16,17 +16,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import markdown  # noqa: E402
 
 COLUMNS = {
-    'compose_speed': ['case', 'scope', 'path', 'dtype', 'out_M', 'fwd_ms',
-                      'fwd_bwd_ms', 'fwd_bwd_min_ms', '<=1ms', 'error'],
-    'distill_step': ['variant', 'img_s', 'mfu', 'step_ms', 'peak_mem_gib',
-                     'first_step_s', 'graphs', 'graph_breaks',
-                     'recompiled_in_timed', 'error'],
+    'compose_speed': [
+        'case', 'scope', 'path', 'dtype', 'out_M', 'fwd_ms', 'fwd_bwd_ms',
+        'fwd_bwd_min_ms', '<=1ms', 'error'
+    ],
+    'distill_step': [
+        'variant', 'img_s', 'mfu', 'step_ms', 'peak_mem_gib', 'first_step_s',
+        'graphs', 'graph_breaks', 'recompiled_in_timed', 'error'
+    ],
 }
 TITLES = {
-    'compose_speed': 'Composing ViT weights from templates (forward and '
-                     'forward + backward, ms per call)',
-    'distill_step': 'Stage-1 training step (MMEngine train_step, '
-                    'student + frozen teacher)',
+    'compose_speed':
+    'Composing ViT weights from templates (forward and '
+    'forward + backward, ms per call)',
+    'distill_step':
+    'Stage-1 training step (MMEngine train_step, '
+    'student + frozen teacher)',
 }
 
 
@@ -45,17 +50,25 @@ def main() -> None:
     for name, runs in groups.items():
         rows = [row for run in runs for row in run['rows']]
         present = {k for row in rows for k in row}
-        columns = [c for c in COLUMNS.get(name, list(rows[0]) if rows else [])
-                   if c in present]
-        lines += [f'## {TITLES.get(name, name)}', '',
-                  f"Environment: {runs[0]['env']}", '',
-                  markdown(rows, columns), '']
-        args = {k: v for k, v in runs[0]['args'].items()
-                if k not in ('out', 'variants', 'paths', 'compile')}
+        columns = [
+            c for c in COLUMNS.get(name,
+                                   list(rows[0]) if rows else [])
+            if c in present
+        ]
+        lines += [
+            f'## {TITLES.get(name, name)}', '',
+            f"Environment: {runs[0]['env']}", '',
+            markdown(rows, columns), ''
+        ]
+        args = {
+            k: v
+            for k, v in runs[0]['args'].items()
+            if k not in ('out', 'variants', 'paths', 'compile')
+        }
         lines += [f'Arguments: `{args}`', '']
     if missing:
-        lines += ['## Missing results (timed out or failed: see run.log)',
-                  ''] + [f'- {m}' for m in missing] + ['']
+        lines += ['## Missing results (timed out or failed: see run.log)', ''
+                  ] + [f'- {m}' for m in missing] + ['']
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / 'summary.md').write_text('\n'.join(lines))
     with open(out_dir / 'results.json', 'w') as f:

@@ -5,9 +5,9 @@ import warnings
 import pytest
 import torch
 from mmengine.logging import MMLogger
+from wave_helpers import TINY_AUX
 
 import wave_mm  # noqa: F401
-from wave_helpers import TINY_AUX
 from wave_mm.models import WaveTemplate
 
 warnings.filterwarnings('ignore', message='Fail to import')
@@ -28,7 +28,6 @@ def templates_file(aux, tmp_path) -> str:
     path = str(tmp_path / 'templates.safetensors')
     aux.export_templates(path, ancestry='unit test')
     return path
-
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,9 @@ from mmpretrain.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
-                         recursive=True) if '_base_' not in p)
+    p for p in glob.glob(
+        osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p)
 
 
 def _shrunk_model(cfg: Config) -> dict:
@@ -28,8 +29,7 @@ def test_configs_found():
     assert len(CONFIGS) >= 20
 
 
-@pytest.mark.parametrize('path', CONFIGS,
-                         ids=lambda p: osp.relpath(p, ROOT))
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
 def test_config_builds(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports['imports'] == ['wave_mm']
@@ -45,16 +45,21 @@ def test_distill_deit_b_steps(tmp_path):
     cfg.model.backbone.img_size = 32
     cfg.model.teacher.model.backbone.img_size = 32
     cfg.train_dataloader = dict(
-        batch_size=2, num_workers=0, persistent_workers=False,
+        batch_size=2,
+        num_workers=0,
+        persistent_workers=False,
         sampler=dict(type='DefaultSampler', shuffle=True),
-        dataset=dict(type='SyntheticImageNet', num_samples=4,
-                     img_shape=(32, 32, 3), pipeline=[dict(type='PackInputs')]))
+        dataset=dict(
+            type='SyntheticImageNet',
+            num_samples=4,
+            img_shape=(32, 32, 3),
+            pipeline=[dict(type='PackInputs')]))
     cfg.train_cfg = dict(by_epoch=False, max_iters=2)
     cfg.param_scheduler = []
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=2,
-                                        by_epoch=False)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=2, by_epoch=False)
     cfg.work_dir = str(tmp_path)
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)

@@ -16,7 +16,8 @@ def kron_reference(scalers, templates):
 @pytest.mark.parametrize('seed', range(4))
 def test_compose_matrix_equals_kron(seed):
     g = torch.Generator().manual_seed(seed)
-    L, K, A, B, o, i = (int(v) for v in torch.randint(1, 5, (6, ), generator=g))
+    L, K, A, B, o, i = (
+        int(v) for v in torch.randint(1, 5, (6, ), generator=g))
     S = torch.randn(L, K, A, B, dtype=torch.float64, generator=g)
     T = torch.randn(K, o, i, dtype=torch.float64, generator=g)
     W = compose(S, T, (A * o, B * i))
@@ -77,9 +78,8 @@ def test_resample_grid_crop_mean_and_tile():
     S = torch.arange(4.).view(1, 1, 4)
     assert resample_grid(S, (2, ), 'crop').flatten().tolist() == [0, 1]
     assert resample_grid(S, (2, ), 'mean').flatten().tolist() == [.5, 2.5]
-    assert resample_grid(S, (6, ), 'crop').flatten().tolist() == [
-        0, 1, 2, 3, 0, 1
-    ]
+    assert resample_grid(S, (6, ),
+                         'crop').flatten().tolist() == [0, 1, 2, 3, 0, 1]
     with pytest.raises(ValueError, match='width rule'):
         resample_grid(S, (2, ), 'nearest')
 

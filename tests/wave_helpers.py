@@ -2,59 +2,83 @@
 
 #: A tiny auxiliary: 4 layers, width 64 (two 32-wide template blocks).
 TINY_AUX = dict(
-    arch=dict(embed_dims=64, num_layers=4, num_heads=2,
-              feedforward_channels=256),
-    img_size=16, patch_size=4, template_width=32, num_templates=3)
+    arch=dict(
+        embed_dims=64, num_layers=4, num_heads=2, feedforward_channels=256),
+    img_size=16,
+    patch_size=4,
+    template_width=32,
+    num_templates=3)
 
 
 def tiny_vit_cfg(arch=None, **kwargs) -> dict:
     """A stock ViT config compatible with :data:`TINY_AUX` templates."""
-    cfg = dict(type='VisionTransformer', arch=arch or TINY_AUX['arch'],
-               img_size=16, patch_size=4)
+    cfg = dict(
+        type='VisionTransformer',
+        arch=arch or TINY_AUX['arch'],
+        img_size=16,
+        patch_size=4)
     cfg.update(kwargs)
     return cfg
 
 
-def tiny_classifier_cfg(backbone: dict, num_classes: int = 3, **kwargs) -> dict:
+def tiny_classifier_cfg(backbone: dict,
+                        num_classes: int = 3,
+                        **kwargs) -> dict:
     """An ImageClassifier around ``backbone`` with a ViT head."""
     arch = backbone['arch']
     width = arch['embed_dims'] if isinstance(arch, dict) else {
-        'deit-tiny': 192, 'deit-small': 384, 'deit-base': 768}[arch]
+        'deit-tiny': 192,
+        'deit-small': 384,
+        'deit-base': 768
+    }[arch]
     cfg = dict(
         type='ImageClassifier',
         backbone=backbone,
         neck=None,
-        head=dict(type='VisionTransformerClsHead', num_classes=num_classes,
-                  in_channels=width),
-        data_preprocessor=dict(type='ClsDataPreprocessor', mean=[127.5] * 3,
-                               std=[127.5] * 3, num_classes=num_classes))
+        head=dict(
+            type='VisionTransformerClsHead',
+            num_classes=num_classes,
+            in_channels=width),
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor',
+            mean=[127.5] * 3,
+            std=[127.5] * 3,
+            num_classes=num_classes))
     cfg.update(kwargs)
     return cfg
 
 
-def tiny_runner_cfg(model: dict, work_dir: str, num_classes: int = 3,
-                    max_iters: int = 2, batch_size: int = 4, **kwargs) -> dict:
+def tiny_runner_cfg(model: dict,
+                    work_dir: str,
+                    num_classes: int = 3,
+                    max_iters: int = 2,
+                    batch_size: int = 4,
+                    **kwargs) -> dict:
     """A Runner config: synthetic 16x16 images, SGD, iteration-based."""
-    dataset = dict(type='SyntheticImageNet', num_samples=16,
-                   num_classes=num_classes, img_shape=(16, 16, 3),
-                   pipeline=[dict(type='PackInputs')])
+    dataset = dict(
+        type='SyntheticImageNet',
+        num_samples=16,
+        num_classes=num_classes,
+        img_shape=(16, 16, 3),
+        pipeline=[dict(type='PackInputs')])
     cfg = dict(
         model=model,
         work_dir=work_dir,
         train_dataloader=dict(
-            dataset=dataset, batch_size=batch_size, num_workers=0,
+            dataset=dataset,
+            batch_size=batch_size,
+            num_workers=0,
             sampler=dict(type='DefaultSampler', shuffle=True),
             collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
-                           checkpoint=dict(type='CheckpointHook',
-                                           interval=max_iters,
-                                           by_epoch=False)),
+        default_hooks=dict(
+            logger=dict(type='LoggerHook', interval=1),
+            checkpoint=dict(
+                type='CheckpointHook', interval=max_iters, by_epoch=False)),
         default_scope='mmpretrain',
         log_level='WARNING',
         randomness=dict(seed=0),
-        custom_imports=dict(imports=['wave_mm'],
-                            allow_failed_imports=False))
+        custom_imports=dict(imports=['wave_mm'], allow_failed_imports=False))
     cfg.update(kwargs)
     return cfg

@@ -35,18 +35,26 @@ TARGETS = [
 ]
 
 
-def run(config: str, work_dir: str, options: Optional[List[str]] = None,
+def run(config: str,
+        work_dir: str,
+        options: Optional[List[str]] = None,
         quiet: bool = True) -> None:
     """``tools/train.py config``; progress lines stream to the terminal."""
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'),
-           osp.join(CONFIGS, config), '--work-dir', work_dir]
+    cmd = [
+        sys.executable,
+        osp.join(ROOT, 'tools', 'train.py'),
+        osp.join(CONFIGS, config), '--work-dir', work_dir
+    ]
     if options:
         cmd += ['--cfg-options'] + options
     print(f'\n$ {" ".join(cmd[1:])}', flush=True)
-    keep = ('Epoch(', 'ScalerInitHook:', 'templates written', 'Error',
-            'error')
-    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True) as proc:
+    keep = ('Epoch(', 'ScalerInitHook:', 'templates written', 'Error', 'error')
+    with subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True) as proc:
         lines = []
         for line in proc.stdout:
             lines.append(line)
@@ -59,8 +67,8 @@ def run(config: str, work_dir: str, options: Optional[List[str]] = None,
 
 def last_accuracy(work_dir: str) -> float:
     """The last ``accuracy/top1`` of a run's scalar log."""
-    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                     'scalars.json')))
+    logs = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     acc = None
     for line in open(logs[-1]):
         acc = json.loads(line).get('accuracy/top1', acc)
@@ -70,9 +78,14 @@ def last_accuracy(work_dir: str) -> float:
 def num_params(layers: int, width: int, heads: int) -> int:
     from mmpretrain.models.backbones import VisionTransformer
     vit = VisionTransformer(
-        arch=dict(embed_dims=width, num_layers=layers, num_heads=heads,
-                  feedforward_channels=4 * width),
-        img_size=28, patch_size=7, in_channels=1)
+        arch=dict(
+            embed_dims=width,
+            num_layers=layers,
+            num_heads=heads,
+            feedforward_channels=4 * width),
+        img_size=28,
+        patch_size=7,
+        in_channels=1)
     return sum(p.numel() for p in vit.parameters()) + width * 10 + 10
 
 
@@ -97,13 +110,13 @@ def plot(rows: List[Dict], path: str) -> None:
                                       ('wave_init', 'WAVE, at init'),
                                       ('wave', 'WAVE, trained')]):
         ax.bar([x + (i - 1) * 0.27 for x in xs], [r[key] for r in rows],
-               0.27, label=label)
-    ax.set_xticks(list(xs), [f'{n}\n{r["size"]}' for n, r in
-                             zip(names, rows)])
+               0.27,
+               label=label)
+    ax.set_xticks(list(xs), [f'{n}\n{r["size"]}' for n, r in zip(names, rows)])
     ax.set_ylabel('Fashion-MNIST test accuracy (%)')
     ax.set_ylim(0, 100)
-    ax.legend(loc='lower center', ncol=3, bbox_to_anchor=(0.5, 1.0),
-              frameon=False)
+    ax.legend(
+        loc='lower center', ncol=3, bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -111,16 +124,18 @@ def plot(rows: List[Dict], path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/quickstart')
-    parser.add_argument('--force', action='store_true',
-                        help='retrain the ancestry and the templates')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='retrain the ancestry and the templates')
     args = parser.parse_args()
     work = osp.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
     start = time.time()
     sys.path.insert(0, ROOT)
     from wave_mm.datasets import prepare_fashion_mnist
-    print('Fashion-MNIST from', prepare_fashion_mnist(
-        osp.join(ROOT, 'data', 'fashion_mnist')))
+    print('Fashion-MNIST from',
+          prepare_fashion_mnist(osp.join(ROOT, 'data', 'fashion_mnist')))
 
     ancestry = osp.join(work, 'ancestry')
     distill = osp.join(work, 'distill')
@@ -130,8 +145,10 @@ def main() -> None:
     if args.force or not osp.isfile(templates):
         run('distill_fmnist.py', distill,
             [f'model.teacher.checkpoint={ancestry}'])
-    results = dict(ancestry=last_accuracy(ancestry),
-                   auxiliary=last_accuracy(distill), targets=[])
+    results = dict(
+        ancestry=last_accuracy(ancestry),
+        auxiliary=last_accuracy(distill),
+        targets=[])
     for name, layers, width, heads in TARGETS:
         opts = target_options(layers, width, heads)
         size = f'{layers}x{width}'
@@ -141,12 +158,16 @@ def main() -> None:
             opts + [f'model.backbone.init_cfg.templates={templates}'])
         run('vit_scratch_fmnist.py', scratch_dir, opts)
         fit = json.load(open(osp.join(wave_dir, 'scaler_init.json')))
-        results['targets'].append(dict(
-            target=name, size=size, params=num_params(layers, width, heads),
-            scalers=fit['scalers'], fit_seconds=fit['seconds'],
-            wave_init=round(fit['val']['accuracy/top1'], 2),
-            wave=round(last_accuracy(wave_dir), 2),
-            scratch=round(last_accuracy(scratch_dir), 2)))
+        results['targets'].append(
+            dict(
+                target=name,
+                size=size,
+                params=num_params(layers, width, heads),
+                scalers=fit['scalers'],
+                fit_seconds=fit['seconds'],
+                wave_init=round(fit['val']['accuracy/top1'], 2),
+                wave=round(last_accuracy(wave_dir), 2),
+                scratch=round(last_accuracy(scratch_dir), 2)))
     results['minutes'] = round((time.time() - start) / 60, 1)
     with open(osp.join(work, 'results.json'), 'w') as f:
         json.dump(results, f, indent=2)

@@ -33,8 +33,10 @@ def main() -> None:
     }
     if args.to_vit:
         vit = WaveTemplate.from_checkpoint(args.checkpoint).to_vit_state_dict()
-        state = {k: v for k, v in state.items()
-                 if not k.startswith('backbone.')}
+        state = {
+            k: v
+            for k, v in state.items() if not k.startswith('backbone.')
+        }
         state.update({f'backbone.{k}': v for k, v in vit.items()})
     meta = {k: v for k, v in ckpt.get('meta', {}).items() if k != 'cfg'}
     tmp = args.out + '.tmp'

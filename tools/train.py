@@ -14,7 +14,7 @@ import mmpretrain  # noqa: E402
 import wave_mm  # noqa: E402,F401
 
 if __name__ == '__main__':
-    script = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools',
-                      'train.py')
+    script = osp.join(
+        osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
     sys.argv[0] = script
     runpy.run_path(script, run_name='__main__')

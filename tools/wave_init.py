@@ -29,15 +29,15 @@ from wave_mm.templates import load_templates  # noqa: E402
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('templates', help='templates file (.safetensors)')
-    parser.add_argument('--arch', required=True,
-                        help='mmpretrain arch name or a JSON dict')
+    parser.add_argument(
+        '--arch', required=True, help='mmpretrain arch name or a JSON dict')
     parser.add_argument('--scalers', help='fitted scalers file')
-    parser.add_argument('--num-classes', type=int,
-                        help='add a VisionTransformerClsHead')
-    parser.add_argument('--img-size', type=int,
-                        help='default: the templates\' image size')
-    parser.add_argument('--width-rule', default='crop',
-                        choices=['crop', 'mean'])
+    parser.add_argument(
+        '--num-classes', type=int, help='add a VisionTransformerClsHead')
+    parser.add_argument(
+        '--img-size', type=int, help='default: the templates\' image size')
+    parser.add_argument(
+        '--width-rule', default='crop', choices=['crop', 'mean'])
     parser.add_argument('--out', required=True, help='checkpoint to write')
     return parser.parse_args(argv)
 
@@ -47,26 +47,37 @@ def main(argv: Optional[List[str]] = None) -> None:
     arch = json.loads(args.arch) if args.arch.lstrip().startswith('{') \
         else args.arch
     aux = load_templates(args.templates).arch
-    init = dict(type='WaveInit', templates=args.templates,
-                scalers=args.scalers, width_rule=args.width_rule)
+    init = dict(
+        type='WaveInit',
+        templates=args.templates,
+        scalers=args.scalers,
+        width_rule=args.width_rule)
     backbone = dict(
-        type='VisionTransformer', arch=arch,
-        img_size=args.img_size or aux['patch_size'] *
-        aux['patch_resolution'][0],
-        patch_size=aux['patch_size'], in_channels=aux['in_channels'],
-        with_cls_token=aux['num_extra_tokens'] > 0, init_cfg=init)
+        type='VisionTransformer',
+        arch=arch,
+        img_size=args.img_size
+        or aux['patch_size'] * aux['patch_resolution'][0],
+        patch_size=aux['patch_size'],
+        in_channels=aux['in_channels'],
+        with_cls_token=aux['num_extra_tokens'] > 0,
+        init_cfg=init)
     model = dict(type='ImageClassifier', backbone=backbone)
     if args.num_classes:
-        settings = (VisionTransformer.arch_zoo[arch.lower()]
-                    if isinstance(arch, str) else arch)
-        model['head'] = dict(type='VisionTransformerClsHead',
-                             num_classes=args.num_classes,
-                             in_channels=settings['embed_dims'])
+        settings = (
+            VisionTransformer.arch_zoo[arch.lower()]
+            if isinstance(arch, str) else arch)
+        model['head'] = dict(
+            type='VisionTransformerClsHead',
+            num_classes=args.num_classes,
+            in_channels=settings['embed_dims'])
     classifier = MODELS.build(model)
     classifier.init_weights()
     state = {k: v.detach().clone() for k, v in classifier.state_dict().items()}
-    meta = dict(wave_mm=wave_mm.__version__, templates=args.templates,
-                scalers=args.scalers, arch=arch)
+    meta = dict(
+        wave_mm=wave_mm.__version__,
+        templates=args.templates,
+        scalers=args.scalers,
+        arch=arch)
     torch.save(dict(state_dict=state, meta=meta), args.out)
     print(f'wrote {args.out}: {len(state)} tensors')
 

@@ -113,7 +113,8 @@ def resample_depth(scalers: Tensor, num_layers: int) -> Tensor:
     return scalers[lo] * (1 - frac) + scalers[hi] * frac
 
 
-def resample_grid(scalers: Tensor, grid: Sequence[int],
+def resample_grid(scalers: Tensor,
+                  grid: Sequence[int],
                   rule: WidthRule = 'crop') -> Tensor:
     """Resample the block grid of scalers ``[L, K, *grid]`` to a new grid.
 
@@ -151,7 +152,9 @@ def resample_grid(scalers: Tensor, grid: Sequence[int],
     return out.clone() if out is scalers else out
 
 
-def resample_scalers(scalers: Tensor, num_layers: int, grid: Sequence[int],
+def resample_scalers(scalers: Tensor,
+                     num_layers: int,
+                     grid: Sequence[int],
                      rule: WidthRule = 'crop') -> Tensor:
     """Data-free scalers for a new size: depth interpolation, grid resampling.
 

@@ -18,10 +18,7 @@ epochs = 150
 warmup_epochs = 5
 
 deit_base = dict(
-    type='VisionTransformer',
-    arch='deit-base',
-    img_size=224,
-    patch_size=16)
+    type='VisionTransformer', arch='deit-base', img_size=224, patch_size=16)
 
 model = dict(
     _delete_=True,

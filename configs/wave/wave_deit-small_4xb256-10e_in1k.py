@@ -16,8 +16,12 @@ model = dict(
     init_cfg=[dict(type='WaveInit', templates=templates)])
 
 custom_hooks = [
-    dict(type='ScalerInitHook', iters=300, lr=1e-2, train_extra=('head', ),
-         log_interval=50)
+    dict(
+        type='ScalerInitHook',
+        iters=300,
+        lr=1e-2,
+        train_extra=('head', ),
+        log_interval=50)
 ]
 param_scheduler = [
     dict(

@@ -8,9 +8,9 @@ import torch.multiprocessing as mp
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
-
 from wave_helpers import (TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg,
                           tiny_vit_cfg)
+
 from wave_mm.templates import load_templates
 
 GLOBAL_BATCH = 4
@@ -22,35 +22,44 @@ def _distill_cfg(teacher_ckpt: str, work_dir: str, world_size: int) -> dict:
         type='DistillImageClassifier',
         backbone=dict(type='WaveTemplate', **TINY_AUX),
         neck=None,
-        head=dict(type='KroneckerDistillHead', num_classes=3,
-                  in_channels=TINY_AUX['arch']['embed_dims']),
+        head=dict(
+            type='KroneckerDistillHead',
+            num_classes=3,
+            in_channels=TINY_AUX['arch']['embed_dims']),
         teacher=dict(model=teacher, checkpoint=teacher_ckpt),
         data_preprocessor=teacher['data_preprocessor'])
-    cfg = tiny_runner_cfg(model, work_dir, max_iters=3,
-                          batch_size=GLOBAL_BATCH // world_size)
+    cfg = tiny_runner_cfg(
+        model, work_dir, max_iters=3, batch_size=GLOBAL_BATCH // world_size)
     # Unshuffled: rank r takes samples r, r + world_size, ... so the ranks'
     # batches together are the single process's batch.
-    cfg['train_dataloader']['sampler'] = dict(type='DefaultSampler',
-                                              shuffle=False)
+    cfg['train_dataloader']['sampler'] = dict(
+        type='DefaultSampler', shuffle=False)
     cfg['custom_hooks'] = [dict(type='TemplateExportHook')]
     cfg['default_hooks']['checkpoint'] = None
     return cfg
 
 
 def _rank_main(rank, world_size, teacher_ckpt, work_dir, port):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
-                      RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE=str(world_size))
-    torch.distributed.init_process_group('gloo', rank=rank,
-                                         world_size=world_size)
+    os.environ.update(
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world_size))
+    torch.distributed.init_process_group(
+        'gloo', rank=rank, world_size=world_size)
     cfg = _distill_cfg(teacher_ckpt, work_dir, world_size)
-    cfg.update(launcher='pytorch', model_wrapper_cfg=dict(
-        type='MMDistributedDataParallel', device_ids=None))
+    cfg.update(
+        launcher='pytorch',
+        model_wrapper_cfg=dict(
+            type='MMDistributedDataParallel', device_ids=None))
     runner = Runner.from_cfg(Config(cfg))
     runner.train()
     backbone = runner.model.module.backbone
-    torch.save({k: v for k, v in backbone.state_dict().items()},
-               osp.join(work_dir, f'rank{rank}.pt'))
+    torch.save({
+        k: v
+        for k, v in backbone.state_dict().items()
+    }, osp.join(work_dir, f'rank{rank}.pt'))
     torch.distributed.destroy_process_group()
 
 
@@ -69,15 +78,17 @@ def test_two_ranks_match_each_other_and_one_process(tmp_path):
     teacher = _teacher(tmp_path)
     dist_dir, single_dir = tmp_path / 'dist', tmp_path / 'single'
     port = 29600 + os.getpid() % 1000
-    mp.spawn(_rank_main, args=(2, teacher, str(dist_dir), port), nprocs=2,
-             join=True)
+    mp.spawn(
+        _rank_main,
+        args=(2, teacher, str(dist_dir), port),
+        nprocs=2,
+        join=True)
     a = torch.load(dist_dir / 'rank0.pt')
     b = torch.load(dist_dir / 'rank1.pt')
     for name in a:
         assert torch.equal(a[name], b[name]), name
 
-    runner = Runner.from_cfg(Config(_distill_cfg(teacher, str(single_dir),
-                                                 1)))
+    runner = Runner.from_cfg(Config(_distill_cfg(teacher, str(single_dir), 1)))
     runner.train()
     single = runner.model.backbone.state_dict()
     # The steps do move the templates: one iteration ends elsewhere.
@@ -88,8 +99,7 @@ def test_two_ranks_match_each_other_and_one_process(tmp_path):
     assert not torch.equal(one_iter.model.backbone.bank.templates['q'],
                            single['bank.templates.q'])
     for name in a:
-        torch.testing.assert_close(a[name], single[name], rtol=1e-4,
-                                   atol=1e-6)
+        torch.testing.assert_close(a[name], single[name], rtol=1e-4, atol=1e-6)
     # Rank 0 wrote the templates file; it holds the trained templates.
     exported = load_templates(str(dist_dir / 'templates.safetensors'))
     for name, value in exported.templates.items():

@@ -10,18 +10,17 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
-
 from wave_helpers import (TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg,
                           tiny_vit_cfg)
+
 from wave_mm.engine import allow_mmengine_checkpoints
 from wave_mm.templates import load_templates
 
-TEACHER_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2,
-                    feedforward_channels=64)
+TEACHER_ARCH = dict(
+    embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 #: 16 samples, batch 4: 4 iterations an epoch. A checkpoint every 3
 #: iterations lands mid-epoch; 7 iterations cross an epoch boundary.
 MAX_ITERS, INTERVAL, CRASH_AFTER = 7, 3, 5
-
 
 
 class Interrupted(Exception):
@@ -36,7 +35,10 @@ class Crash(Hook):
     def __init__(self, after):
         self.after = after
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter + 1 == self.after:
             raise Interrupted(f'simulated crash after iteration {self.after}')
@@ -50,7 +52,8 @@ class Record(Hook):
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         self.batches[runner.iter] = [
-            s.sample_idx for s in data_batch['data_samples']]
+            s.sample_idx for s in data_batch['data_samples']
+        ]
 
 
 @pytest.fixture(autouse=True)
@@ -80,25 +83,39 @@ def distill_model(tmp_path):
     torch.save({'state_dict': model.state_dict()}, path)
     return dict(
         type='DistillImageClassifier',
-        backbone=dict(type='WaveTemplate', **TINY_AUX,
-                      ancestry='resume test'),
+        backbone=dict(type='WaveTemplate', **TINY_AUX, ancestry='resume test'),
         neck=None,
-        head=dict(type='KroneckerDistillHead', num_classes=3,
-                  in_channels=TINY_AUX['arch']['embed_dims'], tau=2.0,
-                  feat_weight=0.5, teacher_channels=32),
+        head=dict(
+            type='KroneckerDistillHead',
+            num_classes=3,
+            in_channels=TINY_AUX['arch']['embed_dims'],
+            tau=2.0,
+            feat_weight=0.5,
+            teacher_channels=32),
         teacher=dict(model=teacher, checkpoint=path),
-        data_preprocessor=dict(type='ClsDataPreprocessor', mean=[127.5] * 3,
-                               std=[127.5] * 3, num_classes=3))
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor',
+            mean=[127.5] * 3,
+            std=[127.5] * 3,
+            num_classes=3))
 
 
 def make_runner(model, work_dir, hooks, resume=False, max_iters=MAX_ITERS):
     cfg = tiny_runner_cfg(
-        model, str(work_dir), max_iters=max_iters,
+        model,
+        str(work_dir),
+        max_iters=max_iters,
         # Stateful optimizer and schedule: both must be restored exactly.
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2,
-                                          weight_decay=0.05)),
-        param_scheduler=[dict(type='LinearLR', start_factor=0.1,
-                              by_epoch=False, begin=0, end=max_iters)],
+        optim_wrapper=dict(
+            optimizer=dict(type='AdamW', lr=1e-2, weight_decay=0.05)),
+        param_scheduler=[
+            dict(
+                type='LinearLR',
+                start_factor=0.1,
+                by_epoch=False,
+                begin=0,
+                end=max_iters)
+        ],
         randomness=dict(seed=0, deterministic=True),
         custom_hooks=[dict(type='TemplateExportHook'), *hooks],
         resume=resume,
@@ -130,8 +147,7 @@ def test_resumed_run_matches_uninterrupted(distill_model, tmp_path,
         assert f.read().strip().endswith(f'iter_{INTERVAL}.pth')
 
     resumed = Record()
-    runner = make_runner(distill_model, tmp_path / 'b', [resumed],
-                         resume=True)
+    runner = make_runner(distill_model, tmp_path / 'b', [resumed], resume=True)
     runner.train()
     assert str(tmp_path / 'b' / f'iter_{INTERVAL}.pth') in loaded
     assert sorted(resumed.batches) == list(range(INTERVAL, MAX_ITERS))
@@ -149,10 +165,10 @@ def test_resumed_run_matches_uninterrupted(distill_model, tmp_path,
         assert torch.equal(a.scalers[name], b.scalers[name]), name
     assert a.content_hash == b.content_hash
     # ... and the same last checkpoint (optimizer state included).
-    ckpt_a = torch.load(str(tmp_path / 'a' / f'iter_{MAX_ITERS}.pth'),
-                        weights_only=True)
-    ckpt_b = torch.load(str(tmp_path / 'b' / f'iter_{MAX_ITERS}.pth'),
-                        weights_only=True)
+    ckpt_a = torch.load(
+        str(tmp_path / 'a' / f'iter_{MAX_ITERS}.pth'), weights_only=True)
+    ckpt_b = torch.load(
+        str(tmp_path / 'b' / f'iter_{MAX_ITERS}.pth'), weights_only=True)
     for name, value in ckpt_a['state_dict'].items():
         assert torch.equal(value, ckpt_b['state_dict'][name]), name
     state_a = ckpt_a['optimizer']['state']
@@ -184,6 +200,7 @@ def test_checkpoints_need_the_allow_list(distill_model, tmp_path):
     assert 'message_hub' in ckpt
 
     class Evil:
+
         def __reduce__(self):
             return (print, ('pwned', ))
 

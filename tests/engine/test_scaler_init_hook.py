@@ -9,23 +9,24 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.registry import MODELS
-
 from wave_helpers import tiny_classifier_cfg, tiny_runner_cfg, tiny_vit_cfg
-from wave_mm.models import WaveTarget
-from wave_mm.templates import TemplatesFileError, load_scalers, \
-    load_templates
 
-TARGET = dict(embed_dims=96, num_layers=3, num_heads=3,
-              feedforward_channels=384)
+from wave_mm.models import WaveTarget
+from wave_mm.templates import TemplatesFileError, load_scalers, load_templates
+
+TARGET = dict(
+    embed_dims=96, num_layers=3, num_heads=3, feedforward_channels=384)
 
 
 def _cfg(templates, work_dir, iters=6, max_iters=2, scalers=None, **hook):
-    backbone = tiny_vit_cfg(TARGET, init_cfg=dict(
-        type='WaveInit', templates=templates, scalers=scalers))
-    cfg = tiny_runner_cfg(tiny_classifier_cfg(backbone), work_dir,
-                          max_iters=max_iters)
-    cfg['custom_hooks'] = [dict(type='ScalerInitHook', iters=iters,
-                                log_interval=2, **hook)]
+    backbone = tiny_vit_cfg(
+        TARGET,
+        init_cfg=dict(type='WaveInit', templates=templates, scalers=scalers))
+    cfg = tiny_runner_cfg(
+        tiny_classifier_cfg(backbone), work_dir, max_iters=max_iters)
+    cfg['custom_hooks'] = [
+        dict(type='ScalerInitHook', iters=iters, log_interval=2, **hook)
+    ]
     return Config(cfg)
 
 
@@ -68,9 +69,12 @@ def test_fit_writes_weights_scalers_and_record(templates_file, tmp_path):
 def test_scalers_file_round_trip(templates_file, tmp_path):
     runner = _fit_only(_cfg(templates_file, str(tmp_path / 'a')))
     fitted = runner.model.backbone.state_dict()
-    cfg = tiny_vit_cfg(TARGET, init_cfg=dict(
-        type='WaveInit', templates=templates_file,
-        scalers=str(tmp_path / 'a' / 'scalers.safetensors')))
+    cfg = tiny_vit_cfg(
+        TARGET,
+        init_cfg=dict(
+            type='WaveInit',
+            templates=templates_file,
+            scalers=str(tmp_path / 'a' / 'scalers.safetensors')))
     vit = MODELS.build(cfg)
     vit.init_weights()
     for name, value in vit.state_dict().items():
@@ -81,13 +85,14 @@ def test_runner_trains_after_fit_with_amp(templates_file, tmp_path):
     """Init -> fit (bf16 autocast, more iterations than the loader has) ->
     the runner's own iterations; the runner's iteration counter and
     optimizer are untouched by the hook."""
-    cfg = _cfg(templates_file, str(tmp_path), iters=9, max_iters=3,
-               amp='bfloat16')
+    cfg = _cfg(
+        templates_file, str(tmp_path), iters=9, max_iters=3, amp='bfloat16')
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 3
-    assert all(s['step'] == 3 for s in
-               runner.optim_wrapper.optimizer.state_dict()['state'].values())
+    assert all(
+        s['step'] == 3
+        for s in runner.optim_wrapper.optimizer.state_dict()['state'].values())
     assert osp.isfile(tmp_path / 'scalers.safetensors')
 
 
@@ -119,9 +124,11 @@ def test_error_model_not_from_wave_init(tmp_path):
 
 def test_error_scalers_of_other_arch(templates_file, tmp_path):
     _fit_only(_cfg(templates_file, str(tmp_path / 'a')))
-    backbone = tiny_vit_cfg(init_cfg=dict(
-        type='WaveInit', templates=templates_file,
-        scalers=str(tmp_path / 'a' / 'scalers.safetensors')))
+    backbone = tiny_vit_cfg(
+        init_cfg=dict(
+            type='WaveInit',
+            templates=templates_file,
+            scalers=str(tmp_path / 'a' / 'scalers.safetensors')))
     cfg = tiny_runner_cfg(tiny_classifier_cfg(backbone), str(tmp_path / 'b'))
     cfg['custom_hooks'] = [dict(type='ScalerInitHook', iters=2)]
     with pytest.raises(TemplatesFileError, match='another arch'):
@@ -129,15 +136,19 @@ def test_error_scalers_of_other_arch(templates_file, tmp_path):
 
 
 def _rank_main(rank, templates, work_dir, port):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
-                      RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE='2')
+    os.environ.update(
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE='2')
     # mmengine's init_dist calls torch.cuda.set_device; on CPU the process
     # group is made here and the Runner finds it initialised.
     torch.distributed.init_process_group('gloo', rank=rank, world_size=2)
     cfg = _cfg(templates, work_dir)
     cfg.launcher = 'pytorch'
-    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel',
-                                 device_ids=None)
+    cfg.model_wrapper_cfg = dict(
+        type='MMDistributedDataParallel', device_ids=None)
     # Different data order per rank, so unsynchronised fits would differ.
     cfg.randomness = dict(seed=rank, diff_rank_seed=True)
     runner = _fit_only(cfg)
@@ -148,8 +159,11 @@ def _rank_main(rank, templates, work_dir, port):
 
 def test_two_ranks_end_with_identical_weights(templates_file, tmp_path):
     port = 29500 + os.getpid() % 1000
-    mp.spawn(_rank_main, args=(templates_file, str(tmp_path), port),
-             nprocs=2, join=True)
+    mp.spawn(
+        _rank_main,
+        args=(templates_file, str(tmp_path), port),
+        nprocs=2,
+        join=True)
     a = torch.load(tmp_path / 'rank0.pt')
     b = torch.load(tmp_path / 'rank1.pt')
     assert a.keys() == b.keys()

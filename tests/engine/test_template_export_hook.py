@@ -8,17 +8,16 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
-
-import wave_mm.templates.file as templates_file_module
 from wave_helpers import (TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg,
                           tiny_vit_cfg)
+
+import wave_mm.templates.file as templates_file_module
 from wave_mm.engine import TemplateExportHook
 from wave_mm.models import WaveTemplate
 from wave_mm.templates import load_templates
 
-TEACHER_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2,
-                    feedforward_channels=64)
-
+TEACHER_ARCH = dict(
+    embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
 
 @pytest.fixture
@@ -32,14 +31,19 @@ def distill_model(tmp_path):
     torch.save({'state_dict': model.state_dict()}, path)
     return dict(
         type='DistillImageClassifier',
-        backbone=dict(type='WaveTemplate', **TINY_AUX,
-                      ancestry='tiny stock ViT'),
+        backbone=dict(
+            type='WaveTemplate', **TINY_AUX, ancestry='tiny stock ViT'),
         neck=None,
-        head=dict(type='KroneckerDistillHead', num_classes=3,
-                  in_channels=TINY_AUX['arch']['embed_dims']),
+        head=dict(
+            type='KroneckerDistillHead',
+            num_classes=3,
+            in_channels=TINY_AUX['arch']['embed_dims']),
         teacher=dict(model=teacher, checkpoint=path),
-        data_preprocessor=dict(type='ClsDataPreprocessor', mean=[127.5] * 3,
-                               std=[127.5] * 3, num_classes=3))
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor',
+            mean=[127.5] * 3,
+            std=[127.5] * 3,
+            num_classes=3))
 
 
 def make_runner(cfg):
@@ -51,7 +55,9 @@ def make_runner(cfg):
 
 def run(model, work_dir, max_iters=4, interval=2, hook=None):
     cfg = tiny_runner_cfg(
-        model, str(work_dir), max_iters=max_iters,
+        model,
+        str(work_dir),
+        max_iters=max_iters,
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2)),
         custom_hooks=[hook or dict(type='TemplateExportHook')],
         experiment_name=f'export_{uuid.uuid4().hex}')
@@ -78,9 +84,9 @@ def test_run_writes_loadable_templates(distill_model, tmp_path):
     ckpt = torch.load(str(work_dir / 'iter_4.pth'), weights_only=True)
     for name, value in data.templates.items():
         assert torch.equal(value, aux.bank.templates[name].detach()), name
-        assert torch.equal(value,
-                           ckpt['state_dict'][f'backbone.bank.templates.'
-                                              f'{name}']), name
+        assert torch.equal(
+            value, ckpt['state_dict'][f'backbone.bank.templates.'
+                                      f'{name}']), name
     for name, value in data.scalers.items():
         assert torch.equal(value, aux.bank.scalers[name].detach()), name
 
@@ -110,9 +116,12 @@ def test_written_at_checkpoints(distill_model, tmp_path, monkeypatch):
 
 def test_ancestry_argument_overrides_backbone(distill_model, tmp_path):
     work_dir = tmp_path / 'work'
-    run(distill_model, work_dir, max_iters=1, interval=1,
-        hook=dict(type='TemplateExportHook', ancestry='given',
-                  filename='t.st'))
+    run(distill_model,
+        work_dir,
+        max_iters=1,
+        interval=1,
+        hook=dict(
+            type='TemplateExportHook', ancestry='given', filename='t.st'))
     assert load_templates(str(work_dir / 't.st')).ancestry == 'given'
     assert not (work_dir / 'templates.safetensors').exists()
 
@@ -120,13 +129,16 @@ def test_ancestry_argument_overrides_backbone(distill_model, tmp_path):
 def test_error_before_training_without_wave_template(tmp_path):
     work_dir = tmp_path / 'work'
     cfg = tiny_runner_cfg(
-        tiny_classifier_cfg(tiny_vit_cfg()), str(work_dir),
+        tiny_classifier_cfg(tiny_vit_cfg()),
+        str(work_dir),
         custom_hooks=[dict(type='TemplateExportHook')],
         experiment_name=f'export_{uuid.uuid4().hex}')
     runner = make_runner(cfg)
     before = {k: v.clone() for k, v in runner.model.state_dict().items()}
-    with pytest.raises(TypeError, match='TemplateExportHook needs a '
-                       'WaveTemplate backbone, got VisionTransformer'):
+    with pytest.raises(
+            TypeError,
+            match='TemplateExportHook needs a '
+            'WaveTemplate backbone, got VisionTransformer'):
         runner.train()
     assert runner.train_loop.iter == 0
     for name, value in runner.model.state_dict().items():
@@ -139,12 +151,14 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
     """Atomic write: a crash while writing leaves the previous file intact
     and no temporary file behind."""
     torch.manual_seed(0)
-    model = MODELS.build(tiny_classifier_cfg(
-        dict(type='WaveTemplate', **TINY_AUX)))
+    model = MODELS.build(
+        tiny_classifier_cfg(dict(type='WaveTemplate', **TINY_AUX)))
     model.init_weights()
     assert isinstance(model.backbone, WaveTemplate)
-    runner = types.SimpleNamespace(work_dir=str(tmp_path), model=model,
-                                   logger=MMLogger.get_current_instance())
+    runner = types.SimpleNamespace(
+        work_dir=str(tmp_path),
+        model=model,
+        logger=MMLogger.get_current_instance())
     # The ancestry text is fixed so that only the write is under test (the
     # header size is: see test_export_readable_for_any_header_length).
     hook = TemplateExportHook(ancestry='atomic write test')
@@ -207,5 +221,5 @@ def test_export_readable_for_any_header_length(aux, tmp_path):
             message = str(err).replace(path, '<file>')[:60]
             unreadable[first.hex()] = message
     assert {b'\x80', b'PK'} <= starts
-    assert not unreadable, '\n'.join(
-        f'header {h}: {m}' for h, m in unreadable.items())
+    assert not unreadable, '\n'.join(f'header {h}: {m}'
+                                     for h, m in unreadable.items())

@@ -8,19 +8,17 @@ import torch
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-
 from wave_helpers import (TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg,
                           tiny_vit_cfg)
 
 #: A tiny stock ViT teacher, narrower and shallower than the student.
-TEACHER_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2,
-                    feedforward_channels=64)
-
+TEACHER_ARCH = dict(
+    embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
 
 def teacher_cfg(num_classes=3, arch=TEACHER_ARCH, **kwargs):
-    return tiny_classifier_cfg(tiny_vit_cfg(arch), num_classes=num_classes,
-                               **kwargs)
+    return tiny_classifier_cfg(
+        tiny_vit_cfg(arch), num_classes=num_classes, **kwargs)
 
 
 def save_teacher(path, cfg):
@@ -44,18 +42,24 @@ def teacher_ckpt(tmp_path):
     return path, save_teacher(path, teacher_cfg())
 
 
-def distill_cfg(checkpoint, teacher=None, num_classes=3, head=None,
-                **kwargs):
+def distill_cfg(checkpoint, teacher=None, num_classes=3, head=None, **kwargs):
     cfg = dict(
         type='DistillImageClassifier',
         backbone=dict(type='WaveTemplate', **TINY_AUX),
         neck=None,
-        head=dict(type='KroneckerDistillHead', num_classes=num_classes,
-                  in_channels=TINY_AUX['arch']['embed_dims'], alpha=1.0,
-                  tau=2.0, **(head or {})),
+        head=dict(
+            type='KroneckerDistillHead',
+            num_classes=num_classes,
+            in_channels=TINY_AUX['arch']['embed_dims'],
+            alpha=1.0,
+            tau=2.0,
+            **(head or {})),
         teacher=dict(model=teacher or teacher_cfg(), checkpoint=checkpoint),
-        data_preprocessor=dict(type='ClsDataPreprocessor', mean=[127.5] * 3,
-                               std=[127.5] * 3, num_classes=num_classes))
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor',
+            mean=[127.5] * 3,
+            std=[127.5] * 3,
+            num_classes=num_classes))
     cfg.update(kwargs)
     return cfg
 
@@ -80,14 +84,16 @@ def assert_state_equal(module, state):
 
 def images(n=4, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return [torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8,
-                          generator=gen) for _ in range(n)]
+    return [
+        torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8, generator=gen)
+        for _ in range(n)
+    ]
 
 
 def batch(model, n=4):
-    data = dict(inputs=images(n),
-                data_samples=[DataSample().set_gt_label(i % 3)
-                              for i in range(n)])
+    data = dict(
+        inputs=images(n),
+        data_samples=[DataSample().set_gt_label(i % 3) for i in range(n)])
     data = model.data_preprocessor(data, training=True)
     return data['inputs'], data['data_samples']
 
@@ -130,8 +136,11 @@ def test_teacher_stays_in_eval_mode(teacher_ckpt):
 
 
 def test_loss_gives_no_teacher_gradients(teacher_ckpt):
-    model = build(distill_cfg(teacher_ckpt[0], head=dict(
-        feat_weight=0.5, teacher_channels=TEACHER_ARCH['embed_dims'])))
+    model = build(
+        distill_cfg(
+            teacher_ckpt[0],
+            head=dict(
+                feat_weight=0.5, teacher_channels=TEACHER_ARCH['embed_dims'])))
     model.init_weights()
     model.train()
     inputs, samples = batch(model)
@@ -146,10 +155,14 @@ def test_loss_gives_no_teacher_gradients(teacher_ckpt):
 
 def test_teacher_unchanged_by_runner_training(teacher_ckpt, tmp_path):
     path, state = teacher_ckpt
-    model = distill_cfg(path, head=dict(
-        feat_weight=0.5, teacher_channels=TEACHER_ARCH['embed_dims']))
+    model = distill_cfg(
+        path,
+        head=dict(
+            feat_weight=0.5, teacher_channels=TEACHER_ARCH['embed_dims']))
     cfg = tiny_runner_cfg(
-        model, str(tmp_path / 'work'), max_iters=3,
+        model,
+        str(tmp_path / 'work'),
+        max_iters=3,
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2)),
         experiment_name=f'distill_{uuid.uuid4().hex}')
     runner = make_runner(cfg)
@@ -165,22 +178,32 @@ def test_teacher_unchanged_by_runner_training(teacher_ckpt, tmp_path):
     for key in ('loss_cls', 'loss_kd', 'loss_feat'):
         assert runner.message_hub.get_scalar(f'train/{key}').current() > 0
     # The optimizer holds student parameters only, and all of them.
-    in_optim = {id(p) for g in runner.optim_wrapper.param_groups
-                for p in g['params']}
+    in_optim = {
+        id(p)
+        for g in runner.optim_wrapper.param_groups
+        for p in g['params']
+    }
     assert in_optim == {id(p) for p in student.parameters()}
     assert in_optim.isdisjoint(id(p) for p in teacher.parameters())
     # The checkpoint holds no teacher tensor.
-    ckpt = torch.load(str(tmp_path / 'work' / 'iter_3.pth'),
-                      map_location='cpu', weights_only=True)
+    ckpt = torch.load(
+        str(tmp_path / 'work' / 'iter_3.pth'),
+        map_location='cpu',
+        weights_only=True)
     assert set(ckpt['state_dict']) == set(student.state_dict())
 
 
-@pytest.mark.parametrize('init_cfg', [
-    dict(type='Constant', layer='Linear', val=0.5, bias=0.5),
-    # mmpretrain's DeiT recipe.
-    [dict(type='TruncNormal', layer='Linear', std=.02),
-     dict(type='Constant', layer='LayerNorm', val=1., bias=0.)],
-], ids=['constant', 'deit'])
+@pytest.mark.parametrize(
+    'init_cfg',
+    [
+        dict(type='Constant', layer='Linear', val=0.5, bias=0.5),
+        # mmpretrain's DeiT recipe.
+        [
+            dict(type='TruncNormal', layer='Linear', std=.02),
+            dict(type='Constant', layer='LayerNorm', val=1., bias=0.)
+        ],
+    ],
+    ids=['constant', 'deit'])
 def test_model_init_cfg_does_not_touch_teacher(teacher_ckpt, init_cfg):
     path, state = teacher_ckpt
     cfg = distill_cfg(path, head=dict(init_cfg=None), init_cfg=init_cfg)
@@ -211,8 +234,11 @@ def test_teacher_follows_dtype(teacher_ckpt):
 def test_renormalisation_for_teacher_preprocessor(tmp_path, dtype):
     """Teacher trained on ``(x - mean_t) / std_t`` gets exactly that input,
     whatever the student's normalisation."""
-    norm = dict(type='ClsDataPreprocessor', mean=[100., 110., 120.],
-                std=[50., 60., 70.], num_classes=3)
+    norm = dict(
+        type='ClsDataPreprocessor',
+        mean=[100., 110., 120.],
+        std=[50., 60., 70.],
+        num_classes=3)
     tcfg = teacher_cfg(data_preprocessor=norm)
     path = str(tmp_path / 'teacher.pth')
     save_teacher(path, tcfg)
@@ -229,8 +255,11 @@ def test_renormalisation_for_teacher_preprocessor(tmp_path, dtype):
     with torch.no_grad():
         expected = stock(teacher_inputs, mode='tensor')
         unnormalised = stock(student_inputs, mode='tensor')
-    torch.testing.assert_close(logits, expected, rtol=0,
-                               atol=1e-5 if dtype == torch.float32 else 1e-10)
+    torch.testing.assert_close(
+        logits,
+        expected,
+        rtol=0,
+        atol=1e-5 if dtype == torch.float32 else 1e-10)
     # Without the re-normalisation the teacher's answer would differ.
     assert (unnormalised - expected).abs().max() > 1e-2
 
@@ -244,8 +273,8 @@ def test_no_renormalisation_when_preprocessors_match(teacher_ckpt):
     inputs, _ = batch(model)
     logits, _ = model.teacher_outputs(inputs)
     with torch.no_grad():
-        torch.testing.assert_close(logits, stock(inputs, mode='tensor'),
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            logits, stock(inputs, mode='tensor'), rtol=0, atol=0)
 
 
 def test_error_missing_checkpoint(tmp_path):
@@ -258,8 +287,10 @@ def test_error_missing_checkpoint_before_training(tmp_path):
     """The Runner builds the model in its constructor: nothing is trained."""
     path = str(tmp_path / 'no_such_teacher.pth')
     work_dir = tmp_path / 'work'
-    cfg = tiny_runner_cfg(distill_cfg(path), str(work_dir),
-                          experiment_name=f'missing_{uuid.uuid4().hex}')
+    cfg = tiny_runner_cfg(
+        distill_cfg(path),
+        str(work_dir),
+        experiment_name=f'missing_{uuid.uuid4().hex}')
     with pytest.raises(FileNotFoundError, match=re.escape(path)):
         make_runner(cfg)
     assert not list(work_dir.glob('*.pth'))
@@ -270,15 +301,17 @@ def test_error_work_dir_without_last_checkpoint(tmp_path):
         build(distill_cfg(str(tmp_path)))
 
 
-@pytest.mark.parametrize('arch,match', [
-    (dict(TEACHER_ARCH, num_layers=3),
-     r'missing keys \[\'backbone\.layers\.2\.'),
-    (dict(TEACHER_ARCH, num_layers=1),
-     r'unexpected keys \[\'backbone\.layers\.1\.'),
-    (dict(TEACHER_ARCH, embed_dims=64, feedforward_channels=64),
-     r'shape mismatches \[.*backbone\.cls_token \(1, 1, 32\) vs '
-     r'\(1, 1, 64\)'),
-], ids=['deeper', 'shallower', 'wider'])
+@pytest.mark.parametrize(
+    'arch,match', [
+        (dict(TEACHER_ARCH,
+              num_layers=3), r'missing keys \[\'backbone\.layers\.2\.'),
+        (dict(TEACHER_ARCH,
+              num_layers=1), r'unexpected keys \[\'backbone\.layers\.1\.'),
+        (dict(TEACHER_ARCH, embed_dims=64, feedforward_channels=64),
+         r'shape mismatches \[.*backbone\.cls_token \(1, 1, 32\) vs '
+         r'\(1, 1, 64\)'),
+    ],
+    ids=['deeper', 'shallower', 'wider'])
 def test_error_wrong_arch_names_keys(teacher_ckpt, arch, match):
     path, _ = teacher_ckpt
     with pytest.raises(ValueError, match=match) as info:
@@ -290,8 +323,9 @@ def test_error_wrong_arch_names_keys(teacher_ckpt, arch, match):
 def test_error_class_count_mismatch(tmp_path):
     path = str(tmp_path / 'teacher5.pth')
     save_teacher(path, teacher_cfg(num_classes=5))
-    with pytest.raises(ValueError, match='teacher has 5 classes, the '
-                       'student 3'):
+    with pytest.raises(
+            ValueError, match='teacher has 5 classes, the '
+            'student 3'):
         build(distill_cfg(path, teacher=teacher_cfg(num_classes=5)))
 
 
@@ -299,8 +333,11 @@ def test_checkpoint_from_work_dir(tmp_path, weights_only_loads):
     """A teacher work dir resolves through ``last_checkpoint`` to a full
     MMEngine checkpoint (message hub included, loaded under weights_only)."""
     work_dir = str(tmp_path / 'teacher_work')
-    cfg = tiny_runner_cfg(teacher_cfg(), work_dir, max_iters=1,
-                          experiment_name=f'teacher_{uuid.uuid4().hex}')
+    cfg = tiny_runner_cfg(
+        teacher_cfg(),
+        work_dir,
+        max_iters=1,
+        experiment_name=f'teacher_{uuid.uuid4().hex}')
     runner = make_runner(cfg)
     runner.train()
     with open(os.path.join(work_dir, 'last_checkpoint')) as f:

@@ -9,12 +9,15 @@ from mmpretrain.structures import DataSample
 B, C, K = 4, 8, 5
 
 
-
 def _head(**kwargs):
     """A built head with random (not the default all-zero) weights."""
     torch.manual_seed(0)
-    head = MODELS.build(dict(type='KroneckerDistillHead', num_classes=K,
-                             in_channels=C, **kwargs))
+    head = MODELS.build(
+        dict(
+            type='KroneckerDistillHead',
+            num_classes=K,
+            in_channels=C,
+            **kwargs))
     head.init_weights()
     with torch.no_grad():
         for param in head.parameters():
@@ -46,8 +49,8 @@ def test_soft_loss_matches_formula(alpha, tau):
     losses = head.loss(feats, samples, teacher_logits=teacher)
     student = head.layers.head(feats[-1]).detach()
     expected = _reference_kd(student, teacher, alpha, tau)
-    torch.testing.assert_close(losses['loss_kd'].double(), expected,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        losses['loss_kd'].double(), expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(losses['loss_cls'],
                                F.cross_entropy(student, torch.arange(4)))
 
@@ -77,17 +80,21 @@ def test_hard_loss_is_ce_on_teacher_argmax():
                               0.5 * F.cross_entropy(student, torch.arange(4)))
 
 
-@pytest.mark.parametrize('kwargs,teacher_feats,keys', [
-    (dict(), False, {'loss_cls', 'loss_kd'}),
-    (dict(feat_weight=0.3), True, {'loss_cls', 'loss_kd', 'loss_feat'}),
-    (dict(alpha=0.0), False, {'loss_cls'}),
-], ids=['kd', 'kd+feat', 'alpha0'])
+@pytest.mark.parametrize(
+    'kwargs,teacher_feats,keys', [
+        (dict(), False, {'loss_cls', 'loss_kd'}),
+        (dict(feat_weight=0.3), True, {'loss_cls', 'loss_kd', 'loss_feat'}),
+        (dict(alpha=0.0), False, {'loss_cls'}),
+    ],
+    ids=['kd', 'kd+feat', 'alpha0'])
 def test_loss_keys(kwargs, teacher_feats, keys):
     head = _head(**kwargs)
     feats, samples = _batch()
-    losses = head.loss(feats, samples, teacher_logits=torch.randn(B, K),
-                       teacher_feats=torch.randn(B, C) if teacher_feats
-                       else None)
+    losses = head.loss(
+        feats,
+        samples,
+        teacher_logits=torch.randn(B, K),
+        teacher_feats=torch.randn(B, C) if teacher_feats else None)
     assert set(losses) == keys
     assert all(k.startswith('loss_') for k in losses)
     # MMEngine sums every key containing 'loss': the total is their sum.
@@ -113,29 +120,37 @@ def test_loss_keys_with_accuracy():
 
 def test_mixup_soft_targets():
     """A data preprocessor with Mixup turns labels into ``gt_score``."""
-    preprocessor = MODELS.build(dict(
-        type='ClsDataPreprocessor', num_classes=K, mean=[127.5] * 3,
-        std=[127.5] * 3,
-        batch_augments=dict(augments=dict(type='Mixup', alpha=1.0))))
+    preprocessor = MODELS.build(
+        dict(
+            type='ClsDataPreprocessor',
+            num_classes=K,
+            mean=[127.5] * 3,
+            std=[127.5] * 3,
+            batch_augments=dict(augments=dict(type='Mixup', alpha=1.0))))
     torch.manual_seed(2)
-    data = dict(inputs=[torch.randint(0, 256, (3, 4, 4), dtype=torch.uint8)
-                        for _ in range(B)],
-                data_samples=[DataSample().set_gt_label(i) for i in range(B)])
+    data = dict(
+        inputs=[
+            torch.randint(0, 256, (3, 4, 4), dtype=torch.uint8)
+            for _ in range(B)
+        ],
+        data_samples=[DataSample().set_gt_label(i) for i in range(B)])
     samples = preprocessor(data, training=True)['data_samples']
     scores = torch.stack([s.gt_score for s in samples])
     assert scores.shape == (B, K) and (scores.max(dim=1).values < 1).any()
 
-    head = _head(alpha=0.8, tau=2.0,
-                 loss=dict(type='CrossEntropyLoss', use_soft=True))
+    head = _head(
+        alpha=0.8, tau=2.0, loss=dict(type='CrossEntropyLoss', use_soft=True))
     feats, _ = _batch()
     teacher = torch.randn(B, K)
     losses = head.loss(feats, samples, teacher_logits=teacher)
     student = head.layers.head(feats[-1]).detach()
     expected_cls = -(scores * torch.log_softmax(student, -1)).sum(-1).mean()
     torch.testing.assert_close(losses['loss_cls'], expected_cls)
-    torch.testing.assert_close(losses['loss_kd'].double(),
-                               _reference_kd(student, teacher, 0.8, 2.0),
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        losses['loss_kd'].double(),
+        _reference_kd(student, teacher, 0.8, 2.0),
+        rtol=1e-5,
+        atol=1e-6)
 
 
 def test_feature_term_with_projection():
@@ -145,8 +160,11 @@ def test_feature_term_with_projection():
     assert 'feat_proj.weight' in head.state_dict()
     feats, samples = _batch()
     teacher_feats = torch.randn(B, 12)
-    losses = head.loss(feats, samples, teacher_logits=torch.randn(B, K),
-                       teacher_feats=teacher_feats)
+    losses = head.loss(
+        feats,
+        samples,
+        teacher_logits=torch.randn(B, K),
+        teacher_feats=teacher_feats)
     expected = 0.5 * F.mse_loss(head.feat_proj(feats[-1]), teacher_feats)
     torch.testing.assert_close(losses['loss_feat'], expected)
     losses['loss_feat'].backward()
@@ -169,8 +187,8 @@ def test_feature_term_same_width_has_no_projection():
 @pytest.mark.parametrize('hidden_dim', [None, 6])
 def test_predict_same_as_vit_head(hidden_dim):
     head = _head(hidden_dim=hidden_dim, alpha=3.0, tau=4.0)
-    stock = VisionTransformerClsHead(num_classes=K, in_channels=C,
-                                     hidden_dim=hidden_dim)
+    stock = VisionTransformerClsHead(
+        num_classes=K, in_channels=C, hidden_dim=hidden_dim)
     stock.load_state_dict(head.state_dict(), strict=True)
     head.eval(), stock.eval()
     feats, _ = _batch()
@@ -184,5 +202,9 @@ def test_predict_same_as_vit_head(hidden_dim):
 
 def test_invalid_distill_raises():
     with pytest.raises(ValueError, match="distill must be 'soft' or 'hard'"):
-        MODELS.build(dict(type='KroneckerDistillHead', num_classes=K,
-                          in_channels=C, distill='kl'))
+        MODELS.build(
+            dict(
+                type='KroneckerDistillHead',
+                num_classes=K,
+                in_channels=C,
+                distill='kl'))

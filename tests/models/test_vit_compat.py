@@ -15,7 +15,8 @@ def test_shim_applied_once_and_idempotent():
 def test_honoured_init_types():
     assert vit_compat.uses_honoured_init(dict(type='WaveInit', templates=''))
     assert vit_compat.uses_honoured_init(
-        [dict(type='Constant', val=1), dict(type='WaveInit')])
+        [dict(type='Constant', val=1),
+         dict(type='WaveInit')])
     assert not vit_compat.uses_honoured_init(dict(type='Pretrained'))
     assert not vit_compat.uses_honoured_init(None)
 
@@ -27,8 +28,8 @@ def test_stock_init_still_redraws_pos_embed():
 
 
 def test_float_drop_prob():
-    vit = VisionTransformer(arch='deit-tiny', img_size=32, patch_size=16,
-                            drop_path_rate=0.1)
+    vit = VisionTransformer(
+        arch='deit-tiny', img_size=32, patch_size=16, drop_path_rate=0.1)
     probs = [m for m in vit.modules() if hasattr(m, 'drop_prob')]
     assert any(isinstance(m.drop_prob, np.generic) for m in probs)
     vit_compat.float_drop_prob(vit)

@@ -3,9 +3,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
+from wave_helpers import tiny_classifier_cfg, tiny_runner_cfg, tiny_vit_cfg
 
-from wave_helpers import (tiny_classifier_cfg, tiny_runner_cfg,
-                            tiny_vit_cfg)
 from wave_mm.models import WaveInit, WaveTarget
 from wave_mm.templates import (Scalers, TemplatesFileError, load_templates,
                                save_scalers)
@@ -29,15 +28,23 @@ def test_auxiliary_arch_reproduces_auxiliary(aux, templates_file, where):
         cfg['init_cfg'] = init
     model = MODELS.build(cfg)
     model.init_weights()
-    torch.testing.assert_close(_outputs(model.backbone), _outputs(aux),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        _outputs(model.backbone), _outputs(aux), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize('arch', [
-    dict(embed_dims=32, num_layers=2, num_heads=1, feedforward_channels=128),
-    dict(embed_dims=96, num_layers=6, num_heads=3, feedforward_channels=384),
-    dict(embed_dims=80, num_layers=3, num_heads=5, feedforward_channels=200),
-], ids=['narrow-shallow', 'wide-deep', 'non-multiple'])
+@pytest.mark.parametrize(
+    'arch', [
+        dict(
+            embed_dims=32, num_layers=2, num_heads=1,
+            feedforward_channels=128),
+        dict(
+            embed_dims=96, num_layers=6, num_heads=3,
+            feedforward_channels=384),
+        dict(
+            embed_dims=80, num_layers=3, num_heads=5,
+            feedforward_channels=200),
+    ],
+    ids=['narrow-shallow', 'wide-deep', 'non-multiple'])
 def test_other_sizes_get_composed_weights(templates_file, arch):
     vit = MODELS.build(tiny_vit_cfg(arch, img_size=24))
     target = WaveTarget(vit, load_templates(templates_file))
@@ -58,8 +65,10 @@ def test_values_survive_runner_start(templates_file, tmp_path):
     model = tiny_classifier_cfg(
         backbone,
         # mmpretrain's DeiT recipe puts these on the whole model.
-        init_cfg=[dict(type='TruncNormal', layer='Linear', std=.02),
-                  dict(type='Constant', layer='LayerNorm', val=1., bias=0.)])
+        init_cfg=[
+            dict(type='TruncNormal', layer='Linear', std=.02),
+            dict(type='Constant', layer='LayerNorm', val=1., bias=0.)
+        ])
     runner = Runner.from_cfg(Config(tiny_runner_cfg(model, str(tmp_path))))
     runner._init_model_weights()
     vit = MODELS.build(tiny_vit_cfg())
@@ -74,8 +83,10 @@ def test_values_survive_runner_start(templates_file, tmp_path):
 def test_init_log_credits_wave_init(templates_file, capsys):
     from mmengine.logging import MMLogger
     logger = MMLogger.get_instance('init_log', log_level='INFO')
-    model = MODELS.build(tiny_classifier_cfg(tiny_vit_cfg(
-        init_cfg=dict(type='WaveInit', templates=templates_file))))
+    model = MODELS.build(
+        tiny_classifier_cfg(
+            tiny_vit_cfg(
+                init_cfg=dict(type='WaveInit', templates=templates_file))))
     records = []
     handler = type('H', (__import__('logging').Handler, ), {
         'emit': lambda self, r: records.append(r.getMessage())
@@ -95,8 +106,8 @@ def test_init_log_credits_wave_init(templates_file, capsys):
 
 
 def _init(vit_cfg, templates, scalers=None):
-    vit_cfg['init_cfg'] = dict(type='WaveInit', templates=templates,
-                               scalers=scalers)
+    vit_cfg['init_cfg'] = dict(
+        type='WaveInit', templates=templates, scalers=scalers)
     MODELS.build(vit_cfg).init_weights()
 
 
@@ -123,22 +134,22 @@ def test_error_in_channels(templates_file):
 
 
 def test_error_width_below_block(templates_file):
-    arch = dict(embed_dims=16, num_layers=2, num_heads=1,
-                feedforward_channels=64)
+    arch = dict(
+        embed_dims=16, num_layers=2, num_heads=1, feedforward_channels=64)
     with pytest.raises(ValueError, match='smaller than one template block'):
         _init(tiny_vit_cfg(arch), templates_file)
 
 
 def test_error_heads_not_dividing_width(templates_file):
-    arch = dict(embed_dims=64, num_layers=2, num_heads=3,
-                feedforward_channels=64)
+    arch = dict(
+        embed_dims=64, num_layers=2, num_heads=3, feedforward_channels=64)
     with pytest.raises(ValueError, match='not divisible by its 3 heads'):
         _init(tiny_vit_cfg(arch), templates_file)
 
 
 def test_scalers_file_round_trip_and_wrong_arch(templates_file, tmp_path):
-    arch = dict(embed_dims=96, num_layers=2, num_heads=3,
-                feedforward_channels=384)
+    arch = dict(
+        embed_dims=96, num_layers=2, num_heads=3, feedforward_channels=384)
     vit = MODELS.build(tiny_vit_cfg(arch))
     target = WaveTarget(vit, load_templates(templates_file))
     with torch.no_grad():
@@ -147,14 +158,15 @@ def test_scalers_file_round_trip_and_wrong_arch(templates_file, tmp_path):
     path = str(tmp_path / 'scalers.safetensors')
     save_scalers(path, target.scalers_data())
     cfg = tiny_vit_cfg(arch)
-    cfg['init_cfg'] = dict(type='WaveInit', templates=templates_file,
-                           scalers=path)
+    cfg['init_cfg'] = dict(
+        type='WaveInit', templates=templates_file, scalers=path)
     vit = MODELS.build(cfg)
     vit.init_weights()
     for name, value in target.state_dict_for_vit().items():
         torch.testing.assert_close(vit.state_dict()[name], value)
-    with pytest.raises(TemplatesFileError,
-                       match=r'scalers.safetensors: .*num_layers=2 .target 4'):
+    with pytest.raises(
+            TemplatesFileError,
+            match=r'scalers.safetensors: .*num_layers=2 .target 4'):
         _init(tiny_vit_cfg(), templates_file, path)
 
 
@@ -167,9 +179,10 @@ def test_scalers_for_other_templates(templates_file, tmp_path):
 
 
 def test_wave_init_on_non_vit(templates_file):
-    cfg = dict(type='ImageClassifier',
-               backbone=dict(type='ResNet', depth=18),
-               init_cfg=dict(type='WaveInit', templates=templates_file))
+    cfg = dict(
+        type='ImageClassifier',
+        backbone=dict(type='ResNet', depth=18),
+        init_cfg=dict(type='WaveInit', templates=templates_file))
     with pytest.raises(TypeError, match='VisionTransformer'):
         MODELS.build(cfg).init_weights()
 

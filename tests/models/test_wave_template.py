@@ -35,8 +35,12 @@ def test_only_templates_and_scalers_are_parameters(aux):
 
 
 def test_partial_templating_keeps_other_params(tmp_path):
-    aux = WaveTemplate(arch='deit-tiny', img_size=32, patch_size=16,
-                       templated=('attn', 'ffn'), num_templates=2)
+    aux = WaveTemplate(
+        arch='deit-tiny',
+        img_size=32,
+        patch_size=16,
+        templated=('attn', 'ffn'),
+        num_templates=2)
     aux.init_weights()
     names = {n for n, _ in aux.named_parameters() if not n.startswith('bank')}
     assert 'pos_embed' in names and 'layers.0.ln1.weight' in names
@@ -55,16 +59,25 @@ def test_gradients_reach_templates_and_scalers(aux):
 
 
 def test_out_types_and_indices():
-    model = WaveTemplate(arch='deit-tiny', img_size=32, patch_size=16,
-                         out_type='featmap', out_indices=[0, -1],
-                         num_templates=1)
+    model = WaveTemplate(
+        arch='deit-tiny',
+        img_size=32,
+        patch_size=16,
+        out_type='featmap',
+        out_indices=[0, -1],
+        num_templates=1)
     outs = model(torch.randn(1, 3, 32, 32))
     assert [o.shape for o in outs] == [(1, 192, 2, 2)] * 2
 
 
 def test_head_sized_blocks():
-    model = WaveTemplate(arch='deit-small', img_size=32, patch_size=16,
-                         template_width=64, ffn_ratio=1, num_templates=2)
+    model = WaveTemplate(
+        arch='deit-small',
+        img_size=32,
+        patch_size=16,
+        template_width=64,
+        ffn_ratio=1,
+        num_templates=2)
     assert model.bank.templates['q'].shape == (2, 64, 64)
     assert model.bank.scalers['fc1'].shape == (12, 2, 24, 6)
 

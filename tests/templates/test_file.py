@@ -62,8 +62,8 @@ def test_garbage_file(tmp_path):
 
 @pytest.mark.parametrize('version,match', [(99, 'newer'), ('x', 'unknown')])
 def test_format_versions(templates_file, version, match):
-    _rewrite(templates_file,
-             mutate_meta=lambda m: m.update(format_version=version))
+    _rewrite(
+        templates_file, mutate_meta=lambda m: m.update(format_version=version))
     with pytest.raises(TemplatesFileError, match=match):
         load_templates(templates_file)
 

@@ -8,15 +8,14 @@ import torch
 from mmengine.config import Config
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.registry import MODELS
-
 from wave_helpers import TINY_AUX, tiny_classifier_cfg, tiny_vit_cfg
+
 from wave_mm.models import WaveTarget
 from wave_mm.templates import load_templates
 
-TOOLS = osp.join(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))), 'tools')
-ARCH = dict(embed_dims=96, num_layers=5, num_heads=3,
-            feedforward_channels=384)
+TOOLS = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools')
+ARCH = dict(embed_dims=96, num_layers=5, num_heads=3, feedforward_channels=384)
 
 
 def run_tool(name, *args):
@@ -30,9 +29,10 @@ def run_tool(name, *args):
 
 def test_wave_init_tool_equals_wave_init(templates_file, tmp_path):
     out = tmp_path / 'init.pth'
-    run_tool('wave_init.py', templates_file, '--arch',
-             '{"embed_dims": 96, "num_layers": 5, "num_heads": 3, '
-             '"feedforward_channels": 384}', '--num-classes', 7, '--out', out)
+    run_tool(
+        'wave_init.py', templates_file, '--arch',
+        '{"embed_dims": 96, "num_layers": 5, "num_heads": 3, '
+        '"feedforward_channels": 384}', '--num-classes', 7, '--out', out)
     ckpt = torch.load(out, weights_only=True)
     vit = MODELS.build(tiny_vit_cfg(ARCH))
     expected = WaveTarget(vit, load_templates(templates_file)) \
@@ -41,12 +41,15 @@ def test_wave_init_tool_equals_wave_init(templates_file, tmp_path):
         assert torch.equal(ckpt['state_dict'][f'backbone.{name}'], value)
     assert ckpt['state_dict']['head.layers.head.weight'].shape == (7, 96)
     # A stock config loads it, as load_from would (strictly here).
-    model = MODELS.build(tiny_classifier_cfg(tiny_vit_cfg(ARCH),
-                                             num_classes=7))
+    model = MODELS.build(
+        tiny_classifier_cfg(tiny_vit_cfg(ARCH), num_classes=7))
     model.load_state_dict(ckpt['state_dict'], strict=True)
     # ... and as the backbone's Pretrained init_cfg.
-    backbone = MODELS.build(tiny_vit_cfg(ARCH, init_cfg=dict(
-        type='Pretrained', checkpoint=str(out), prefix='backbone.')))
+    backbone = MODELS.build(
+        tiny_vit_cfg(
+            ARCH,
+            init_cfg=dict(
+                type='Pretrained', checkpoint=str(out), prefix='backbone.')))
     backbone.init_weights()
     assert torch.equal(backbone.state_dict()['pos_embed'],
                        expected['pos_embed'])
@@ -69,15 +72,16 @@ def distill_ckpt(aux, tmp_path):
     state = {f'backbone.{k}': v for k, v in aux.state_dict().items()}
     state['teacher.w'] = torch.zeros(1)
     path = tmp_path / 'epoch_1.pth'
-    torch.save(dict(meta=dict(cfg=cfg.pretty_text), state_dict=state,
-                    optimizer={}), path)
+    torch.save(
+        dict(meta=dict(cfg=cfg.pretty_text), state_dict=state, optimizer={}),
+        path)
     return path
 
 
 def test_export_templates_tool(aux, distill_ckpt, templates_file, tmp_path):
     out = tmp_path / 'exported.safetensors'
-    run_tool('export_templates.py', distill_ckpt, '--out', out,
-             '--ancestry', 'unit test')
+    run_tool('export_templates.py', distill_ckpt, '--out', out, '--ancestry',
+             'unit test')
     exported, direct = load_templates(str(out)), load_templates(templates_file)
     assert exported.content_hash == direct.content_hash
 

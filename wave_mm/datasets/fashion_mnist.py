@@ -21,7 +21,9 @@ def _debian_dirs() -> List[str]:
     dirs = [DEBIAN_DIR]
     try:
         listing = subprocess.run(['dpkg', '-L', DEBIAN_PACKAGE],
-                                 capture_output=True, text=True, check=False)
+                                 capture_output=True,
+                                 text=True,
+                                 check=False)
         dirs += sorted({
             osp.dirname(p)
             for p in listing.stdout.split() if p.endswith(FILES[0] + '.gz')

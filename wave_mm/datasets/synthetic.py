@@ -40,8 +40,12 @@ class SyntheticImageNet(BaseDataset):
         # Coarse 4x4 patterns, upsampled: cheap and resolution independent.
         self._patterns = rng.uniform(0, 255, (num_classes, 4, 4, img_shape[2]))
         classes = [f'class_{i}' for i in range(num_classes)]
-        super().__init__(ann_file='', pipeline=pipeline, test_mode=test_mode,
-                         classes=classes, serialize_data=False)
+        super().__init__(
+            ann_file='',
+            pipeline=pipeline,
+            test_mode=test_mode,
+            classes=classes,
+            serialize_data=False)
 
     def load_data_list(self) -> List[dict]:
         num_classes = len(self._patterns)
@@ -55,8 +59,8 @@ class SyntheticImageNet(BaseDataset):
         h, w, _ = self.img_shape
         pattern = self._patterns[info['gt_label']]
         pattern = pattern.repeat(-(-h // 4), 0).repeat(-(-w // 4), 1)[:h, :w]
-        noise = np.random.default_rng((self.seed, idx)).uniform(
-            0, 255, self.img_shape)
+        noise = np.random.default_rng(
+            (self.seed, idx)).uniform(0, 255, self.img_shape)
         img = (1 - self.noise) * pattern + self.noise * noise
         info['img'] = img.astype(np.uint8)
         return info

@@ -4,4 +4,6 @@ from .safe_globals import allow_mmengine_checkpoints
 
 allow_mmengine_checkpoints()
 
-__all__ = ['ScalerInitHook', 'TemplateExportHook', 'allow_mmengine_checkpoints']
+__all__ = [
+    'ScalerInitHook', 'TemplateExportHook', 'allow_mmengine_checkpoints'
+]

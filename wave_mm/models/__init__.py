@@ -10,8 +10,8 @@ from .wave_target import WaveTarget
 
 __all__ = [
     'ALL_GROUPS', 'DistillImageClassifier', 'GROUPS', 'KroneckerDistillHead',
-    'TemplateBank', 'ViTArch', 'ViTLayout',
-    'WaveInit', 'WaveTarget', 'WaveTemplate', 'default_specs'
+    'TemplateBank', 'ViTArch', 'ViTLayout', 'WaveInit', 'WaveTarget',
+    'WaveTemplate', 'default_specs'
 ]
 
 vit_compat.apply()

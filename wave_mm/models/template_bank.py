@@ -1,4 +1,4 @@
-"""``TemplateBank``: the templates of every weight type and one model's scalers.
+"""``TemplateBank``: every weight type's templates and one model's scalers.
 
 A bank owns, per weight type ``t`` (``'q'``, ``'fc1'``, ``'ln1_weight'``...),
 the shared templates ``[N_t, *block]`` and the scalers ``[L_t, N_t, *grid]``
@@ -67,8 +67,8 @@ class TemplateBank(nn.Module):
                 scalers.normal_(1.0 / count, 0.02 / count)
             else:
                 std = 0.02 if spec.init == 'normal' else 0.002
-                nn.init.trunc_normal_(templates, std=std, a=-2 * std,
-                                      b=2 * std)
+                nn.init.trunc_normal_(
+                    templates, std=std, a=-2 * std, b=2 * std)
                 scalers.normal_(0.0, 1.0 / math.sqrt(count))
 
     def compose(self, name: str) -> Tensor:
@@ -116,10 +116,9 @@ class TemplateBank(nn.Module):
                 if name not in values:
                     raise KeyError(f'{kind} for weight type {name!r} missing')
                 if tuple(values[name].shape) != tuple(param.shape):
-                    raise ValueError(
-                        f'{kind} of {name!r} have shape '
-                        f'{tuple(values[name].shape)}, expected '
-                        f'{tuple(param.shape)}')
+                    raise ValueError(f'{kind} of {name!r} have shape '
+                                     f'{tuple(values[name].shape)}, expected '
+                                     f'{tuple(param.shape)}')
         with torch.no_grad():
             for kind, params, values in sources:
                 for name, param in params.items():

@@ -24,8 +24,8 @@ def uses_honoured_init(init_cfg) -> bool:
     """Whether ``init_cfg`` (dict or list of dicts) holds a honoured type."""
     cfgs = init_cfg if isinstance(init_cfg, list) else [init_cfg]
     return any(
-        isinstance(c, dict) and getattr(c.get('type'), '__name__',
-                                        c.get('type')) in HONOURED
+        isinstance(c, dict)
+        and getattr(c.get('type'), '__name__', c.get('type')) in HONOURED
         for c in cfgs)
 
 

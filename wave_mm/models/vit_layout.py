@@ -22,17 +22,17 @@ from wave_mm.templates import TemplateSpec
 GROUPS: Dict[str, Tuple[str, ...]] = {
     'attn': ('q', 'k', 'v', 'proj'),
     'ffn': ('fc1', 'fc2'),
-    'bias': ('q_bias', 'k_bias', 'v_bias', 'proj_bias', 'fc1_bias',
-             'fc2_bias'),
-    'norm': ('ln1_weight', 'ln1_bias', 'ln2_weight', 'ln2_bias',
-             'norm_weight', 'norm_bias'),
+    'bias':
+    ('q_bias', 'k_bias', 'v_bias', 'proj_bias', 'fc1_bias', 'fc2_bias'),
+    'norm': ('ln1_weight', 'ln1_bias', 'ln2_weight', 'ln2_bias', 'norm_weight',
+             'norm_bias'),
     'embed': ('patch_embed', 'patch_embed_bias', 'pos_embed', 'cls_token'),
 }
 ALL_GROUPS: Tuple[str, ...] = tuple(GROUPS)
 
 _ONES = ('ln1_weight', 'ln2_weight', 'norm_weight')
 _ZEROS = ('cls_token', ) + GROUPS['bias'] + ('ln1_bias', 'ln2_bias',
-                                              'norm_bias', 'patch_embed_bias')
+                                             'norm_bias', 'patch_embed_bias')
 # Parameter (suffix per layer, or name) -> the weight types it is made of,
 # concatenated along the output rows (mmpretrain fuses q, k and v).
 _LAYER_PARAMS: Dict[str, Tuple[str, ...]] = {
@@ -104,11 +104,13 @@ class ViTArch:
 
     def as_dict(self) -> Dict[str, object]:
         """Plain-JSON form, used in templates and scalers files."""
-        return dict(self.__dict__, patch_resolution=list(self.patch_resolution))
+        return dict(
+            self.__dict__, patch_resolution=list(self.patch_resolution))
 
 
 def default_specs(arch: ViTArch, types: Iterable[str], template_width: int,
-                  ffn_ratio: int, num_templates: int) -> Dict[str, TemplateSpec]:
+                  ffn_ratio: int,
+                  num_templates: int) -> Dict[str, TemplateSpec]:
     """Template specs for a model that learns its own templates.
 
     Base-width templates (``template_width=192`` for the DeiT family) or
@@ -118,16 +120,22 @@ def default_specs(arch: ViTArch, types: Iterable[str], template_width: int,
     d0, f0 = template_width, ffn_ratio * template_width
     patch = arch.in_channels * arch.patch_size**2
     blocks = {
-        'q': (d0, d0), 'k': (d0, d0), 'v': (d0, d0), 'proj': (d0, d0),
-        'fc1': (f0, d0), 'fc2': (d0, f0), 'fc1_bias': (f0, ),
-        'patch_embed': (d0, patch), 'pos_embed': (arch.num_tokens, d0),
+        'q': (d0, d0),
+        'k': (d0, d0),
+        'v': (d0, d0),
+        'proj': (d0, d0),
+        'fc1': (f0, d0),
+        'fc2': (d0, f0),
+        'fc1_bias': (f0, ),
+        'patch_embed': (d0, patch),
+        'pos_embed': (arch.num_tokens, d0),
     }
     specs = {}
     for name in types:
-        init = ('ones' if name in _ONES else
-                'zeros' if name in _ZEROS else 'normal')
-        specs[name] = TemplateSpec(blocks.get(name, (d0, )), num_templates,
-                                   init)
+        init = ('ones'
+                if name in _ONES else 'zeros' if name in _ZEROS else 'normal')
+        specs[name] = TemplateSpec(
+            blocks.get(name, (d0, )), num_templates, init)
     return specs
 
 
@@ -142,7 +150,8 @@ class ViTLayout:
     no class token) are left out.
     """
 
-    def __init__(self, vit: VisionTransformer,
+    def __init__(self,
+                 vit: VisionTransformer,
                  groups: Sequence[str] = ALL_GROUPS) -> None:
         unknown = set(groups) - set(GROUPS)
         if unknown:
@@ -154,8 +163,8 @@ class ViTLayout:
         layers = [f'layers.{i}.' for i in range(self.arch.num_layers)]
         # (parameter suffix or name, its weight types, per layer?)
         self.params: List[Tuple[str, Tuple[str, ...], bool]] = []
-        for table, prefixes in ((_LAYER_PARAMS, layers), (_MODEL_PARAMS,
-                                                          [''])):
+        for table, prefixes in ((_LAYER_PARAMS, layers), (_MODEL_PARAMS, [''
+                                                                          ])):
             for param, types in table.items():
                 if set(types) <= wanted and all(p + param in present
                                                 for p in prefixes):
@@ -169,10 +178,9 @@ class ViTLayout:
 
     def param_names(self) -> List[str]:
         """State-dict names (relative to the backbone) that are templated."""
-        return sorted(
-            f'layers.{i}.{param}' if per_layer else param
-            for param, _, per_layer in self.params
-            for i in range(self.arch.num_layers if per_layer else 1))
+        return sorted(f'layers.{i}.{param}' if per_layer else param
+                      for param, _, per_layer in self.params
+                      for i in range(self.arch.num_layers if per_layer else 1))
 
     def depth(self, name: str) -> int:
         """Number of layers ``L_t`` of weight type ``name``."""
@@ -197,7 +205,8 @@ class ViTLayout:
             return (d, d)
         return (d, )
 
-    def to_state_dict(self, weights: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    def to_state_dict(self, weights: Mapping[str,
+                                             Tensor]) -> Dict[str, Tensor]:
         """Turn ``{type: [L_t, *shape]}`` into ViT state-dict entries.
 
         The fused ``qkv`` tensors are concatenated from q, k and v, the patch
@@ -207,8 +216,9 @@ class ViTLayout:
         state = {}
         for param, types, per_layer in self.params:
             # One cat for all layers; the per-layer tensors are views.
-            value = (weights[types[0]] if len(types) == 1 else torch.cat(
-                [weights[t] for t in types], dim=1))
+            value = (
+                weights[types[0]] if len(types) == 1 else torch.cat(
+                    [weights[t] for t in types], dim=1))
             if per_layer:
                 for i, layer in enumerate(value.unbind(0)):
                     state[f'layers.{i}.{param}'] = layer
@@ -238,5 +248,7 @@ class ViTLayout:
             raise ValueError(f'cannot resize a position embedding of '
                              f'{pos_embed.shape[1]} tokens to '
                              f'{a.num_tokens}: not a square patch grid')
-        return resize_pos_embed(pos_embed, (side, side), a.patch_resolution,
-                                num_extra_tokens=a.num_extra_tokens)
+        return resize_pos_embed(
+            pos_embed, (side, side),
+            a.patch_resolution,
+            num_extra_tokens=a.num_extra_tokens)

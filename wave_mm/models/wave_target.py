@@ -58,9 +58,10 @@ class WaveTarget(nn.Module):
         self.templates_hash = templates.content_hash
         if scalers is None:
             values = {
-                t: resample_scalers(templates.scalers[t], depths[t],
-                                    grid_shape(shapes[t], specs[t].block),
-                                    width_rule)
+                t:
+                resample_scalers(templates.scalers[t], depths[t],
+                                 grid_shape(shapes[t], specs[t].block),
+                                 width_rule)
                 for t in types
             }
         else:
@@ -69,8 +70,8 @@ class WaveTarget(nn.Module):
         self.bank.load_tensors(templates.templates, values)
         self.bank.freeze_templates()
         # The auxiliary's own non-templated tensors reproduce it exactly.
-        same_arch = all(templates.arch.get(k) == v
-                        for k, v in arch.as_dict().items())
+        same_arch = all(
+            templates.arch.get(k) == v for k, v in arch.as_dict().items())
         self.extras = dict(templates.extras) if same_arch else {}
 
     def _check_fits(self, templates: Templates) -> None:
@@ -78,8 +79,10 @@ class WaveTarget(nn.Module):
         if arch.embed_dims % arch.num_heads:
             raise ValueError(f'{src}: target width {arch.embed_dims} is not '
                              f'divisible by its {arch.num_heads} heads')
-        widths = [s.block[-1] for t, s in templates.specs.items()
-                  if t in ('q', 'k', 'v', 'proj')]
+        widths = [
+            s.block[-1] for t, s in templates.specs.items()
+            if t in ('q', 'k', 'v', 'proj')
+        ]
         if widths and arch.embed_dims < widths[0]:
             raise ValueError(f'{src}: target width {arch.embed_dims} is '
                              f'smaller than one template block ({widths[0]})')
@@ -94,15 +97,17 @@ class WaveTarget(nn.Module):
 
     def _check_scalers(self, scalers: Scalers) -> None:
         own = self.layout.arch.as_dict()
-        wrong = {k: (scalers.arch.get(k), own[k])
-                 for k in _ARCH_KEYS if scalers.arch.get(k) != own[k]}
+        wrong = {
+            k: (scalers.arch.get(k), own[k])
+            for k in _ARCH_KEYS if scalers.arch.get(k) != own[k]
+        }
         if wrong:
             raise TemplatesFileError(
-                f'{self.scalers_source}: scalers file is for another arch: '
-                + ', '.join(
-                    f'{k}={a} (target {b})' for k, (a, b) in wrong.items()))
-        if scalers.templates_hash and (scalers.templates_hash !=
-                                       self.templates_hash):
+                f'{self.scalers_source}: scalers file is for another arch: ' +
+                ', '.join(f'{k}={a} (target {b})'
+                          for k, (a, b) in wrong.items()))
+        if scalers.templates_hash and (scalers.templates_hash
+                                       != self.templates_hash):
             raise TemplatesFileError(
                 f'{self.scalers_source}: scalers were fitted to templates '
                 f'{scalers.templates_hash}, not to {self.source} '
@@ -131,5 +136,7 @@ class WaveTarget(nn.Module):
 
     def scalers_data(self) -> Scalers:
         """The target's scalers as stored in a scalers file."""
-        return Scalers({k: v.detach() for k, v in self.bank.scalers.items()},
-                       self.layout.arch.as_dict(), self.templates_hash)
+        return Scalers({
+            k: v.detach()
+            for k, v in self.bank.scalers.items()
+        }, self.layout.arch.as_dict(), self.templates_hash)

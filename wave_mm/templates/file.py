@@ -97,15 +97,19 @@ def content_hash(tensors: Mapping[str, Tensor]) -> str:
 
 def save_templates(path: str, data: Templates) -> str:
     """Write a templates file atomically; returns its content hash."""
-    tensors = _prefixed(templates=data.templates, scalers=data.scalers,
-                        extras=data.extras)
+    tensors = _prefixed(
+        templates=data.templates, scalers=data.scalers, extras=data.extras)
     data.content_hash = content_hash(tensors)
     specs = {
         name: dict(block=list(s.block), count=s.count, init=s.init)
         for name, s in data.specs.items()
     }
-    meta = dict(specs=specs, arch=data.arch, groups=list(data.groups),
-                ancestry=data.ancestry, content_hash=data.content_hash)
+    meta = dict(
+        specs=specs,
+        arch=data.arch,
+        groups=list(data.groups),
+        ancestry=data.ancestry,
+        content_hash=data.content_hash)
     _write(path, 'templates', tensors, meta)
     return data.content_hash
 
@@ -127,8 +131,10 @@ def load_templates(path: str) -> Templates:
     meta, tensors = _read(path, 'templates')
     try:
         specs = {
-            name: TemplateSpec(tuple(int(b) for b in s['block']),
-                               int(s['count']), s.get('init', 'normal'))
+            name:
+            TemplateSpec(
+                tuple(int(b) for b in s['block']), int(s['count']),
+                s.get('init', 'normal'))
             for name, s in meta['specs'].items()
         }
         arch = meta['arch']
@@ -139,8 +145,7 @@ def load_templates(path: str) -> Templates:
     for name, spec in specs.items():
         for kind in ('templates', 'scalers'):
             if name not in groups[kind]:
-                raise TemplatesFileError(
-                    f'{path}: missing key {kind}/{name}')
+                raise TemplatesFileError(f'{path}: missing key {kind}/{name}')
         _check_shapes(path, name, spec, groups['templates'][name],
                       groups['scalers'][name])
     digest = content_hash(tensors)
@@ -159,20 +164,22 @@ def load_scalers(path: str) -> Scalers:
     meta, tensors = _read(path, 'scalers')
     if 'arch' not in meta:
         raise TemplatesFileError(f'{path}: header has no arch')
-    return Scalers(_split(tensors)['scalers'], meta['arch'],
-                   meta.get('templates_hash', ''))
+    return Scalers(
+        _split(tensors)['scalers'], meta['arch'],
+        meta.get('templates_hash', ''))
 
 
 def _prefixed(**groups: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     return {
         f'{kind}/{name}': value.detach().cpu().float().contiguous()
-        for kind, values in groups.items() for name, value in values.items()
+        for kind, values in groups.items()
+        for name, value in values.items()
     }
 
 
 def _split(tensors: Mapping[str, Tensor]) -> Dict[str, Dict[str, Tensor]]:
-    out: Dict[str, Dict[str, Tensor]] = dict(templates={}, scalers={},
-                                             extras={})
+    out: Dict[str, Dict[str, Tensor]] = dict(
+        templates={}, scalers={}, extras={})
     for key, value in tensors.items():
         kind, _, name = key.partition('/')
         out.setdefault(kind, {})[name] = value
@@ -194,11 +201,12 @@ def _check_shapes(path: str, name: str, spec: TemplateSpec, templates: Tensor,
 
 def _write(path: str, kind: str, tensors: Dict[str, Tensor],
            meta: Dict[str, Any]) -> None:
-    header = dict(format=f'wave_mm.{kind}', format_version=FORMAT_VERSION,
-                  **meta)
+    header = dict(
+        format=f'wave_mm.{kind}', format_version=FORMAT_VERSION, **meta)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp{os.getpid()}')
+    tmp = os.path.join(directory,
+                       f'.{os.path.basename(path)}.tmp{os.getpid()}')
     try:
         save_file(tensors, tmp, metadata={'wave_mm': json.dumps(header)})
         os.replace(tmp, path)
@@ -216,10 +224,9 @@ def _read(path: str, kind: str) -> Tuple[Dict[str, Any], Dict[str, Tensor]]:
         # size's first byte can be 0x80 or b'PK', so those magics mark a
         # pickle or zip only when no JSON header follows.
         size = struct.unpack('<Q', head[:8])[0] if len(head) == 9 else 0
-        is_safetensors = (head[8:9] == b'{'
-                          and 0 < size <= os.path.getsize(path) - 8)
-        if not is_safetensors and (head[:2] == b'PK'
-                                   or head[:1] == b'\x80'):
+        is_safetensors = (
+            head[8:9] == b'{' and 0 < size <= os.path.getsize(path) - 8)
+        if not is_safetensors and (head[:2] == b'PK' or head[:1] == b'\x80'):
             raise TemplatesFileError(
                 f'{path} is a pickled PyTorch checkpoint, not a wave_mm '
                 f'{kind} file; it is not loaded (pickles can run code). '
@@ -228,8 +235,7 @@ def _read(path: str, kind: str) -> Tuple[Dict[str, Any], Dict[str, Tensor]]:
             f.seek(8)
             header = json.loads(f.read(size))
             meta = json.loads(header['__metadata__']['wave_mm'])
-        except (ValueError, KeyError, TypeError, MemoryError,
-                OverflowError):
+        except (ValueError, KeyError, TypeError, MemoryError, OverflowError):
             raise TemplatesFileError(
                 f'{path} is not a wave_mm {kind} file (no safetensors '
                 'header with wave_mm metadata)') from None
@@ -239,8 +245,7 @@ def _read(path: str, kind: str) -> Tuple[Dict[str, Any], Dict[str, Tensor]]:
             f"'wave_mm.{kind}'")
     version = meta.get('format_version')
     if not isinstance(version, int) or version < 1:
-        raise TemplatesFileError(
-            f'{path}: unknown format_version {version!r}')
+        raise TemplatesFileError(f'{path}: unknown format_version {version!r}')
     if version > FORMAT_VERSION:
         raise TemplatesFileError(
             f'{path}: format_version {version} is newer than this wave_mm '

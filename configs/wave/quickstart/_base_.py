@@ -23,8 +23,11 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=5.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, end=100),
-    dict(type='CosineAnnealingLR', by_epoch=True, eta_min=1e-5,
-         convert_to_iter_based=True)
+    dict(
+        type='CosineAnnealingLR',
+        by_epoch=True,
+        eta_min=1e-5,
+        convert_to_iter_based=True)
 ]
 train_cfg = dict(by_epoch=True, max_epochs=epochs, val_interval=epochs)
 val_cfg = dict()

@@ -12,8 +12,11 @@ epochs = 1
 train_dataloader = dict(dataset=dict(indices=10000))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, end=20),
-    dict(type='CosineAnnealingLR', by_epoch=True, eta_min=1e-5,
-         convert_to_iter_based=True)
+    dict(
+        type='CosineAnnealingLR',
+        by_epoch=True,
+        eta_min=1e-5,
+        convert_to_iter_based=True)
 ]
 
 model = dict(
@@ -33,8 +36,12 @@ model = dict(
         loss=dict(type='CrossEntropyLoss')))
 
 custom_hooks = [
-    dict(type='ScalerInitHook', iters=80, lr=1e-2, evaluate=True,
-         log_interval=20)
+    dict(
+        type='ScalerInitHook',
+        iters=80,
+        lr=1e-2,
+        evaluate=True,
+        log_interval=20)
 ]
 train_cfg = dict(max_epochs=epochs, val_interval=epochs)
 default_hooks = dict(checkpoint=dict(interval=epochs))

@@ -15,8 +15,11 @@ epochs = 50
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='VisionTransformer', arch='deit-small', img_size=224,
-        patch_size=16, drop_path_rate=0.1),
+        type='VisionTransformer',
+        arch='deit-small',
+        img_size=224,
+        patch_size=16,
+        drop_path_rate=0.1),
     neck=None,
     head=dict(
         type='VisionTransformerClsHead',
@@ -60,9 +63,17 @@ test_evaluator = val_evaluator
 custom_hooks = [dict(type='ScalerInitHook', iters=200, train_extra=('head', ))]
 optim_wrapper = dict(optimizer=dict(lr=5e-4), clip_grad=dict(max_norm=5.0))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=2,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=2,
-         end=epochs)
+    dict(
+        type='LinearLR',
+        start_factor=1e-3,
+        by_epoch=True,
+        end=2,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=1e-6,
+        by_epoch=True,
+        begin=2,
+        end=epochs)
 ]
 train_cfg = dict(by_epoch=True, max_epochs=epochs, val_interval=5)

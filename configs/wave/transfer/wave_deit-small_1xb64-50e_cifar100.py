@@ -14,7 +14,15 @@ test_pipeline = [
 model = dict(head=dict(num_classes=100))
 data_preprocessor = dict(num_classes=100)
 train_dataloader = dict(
-    dataset=dict(type='CIFAR100', data_root='data/cifar100', split='train', pipeline=train_pipeline))
+    dataset=dict(
+        type='CIFAR100',
+        data_root='data/cifar100',
+        split='train',
+        pipeline=train_pipeline))
 val_dataloader = dict(
-    dataset=dict(type='CIFAR100', data_root='data/cifar100', split='test', pipeline=test_pipeline))
+    dataset=dict(
+        type='CIFAR100',
+        data_root='data/cifar100',
+        split='test',
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader

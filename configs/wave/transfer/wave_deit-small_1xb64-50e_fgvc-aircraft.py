@@ -4,7 +4,13 @@ _base_ = ['./_base_.py']
 model = dict(head=dict(num_classes=100))
 data_preprocessor = dict(num_classes=100)
 train_dataloader = dict(
-    dataset=dict(type='FGVCAircraft', data_root='data/fgvc-aircraft-2013b', split='trainval'))
+    dataset=dict(
+        type='FGVCAircraft',
+        data_root='data/fgvc-aircraft-2013b',
+        split='trainval'))
 val_dataloader = dict(
-    dataset=dict(type='FGVCAircraft', data_root='data/fgvc-aircraft-2013b', split='test'))
+    dataset=dict(
+        type='FGVCAircraft',
+        data_root='data/fgvc-aircraft-2013b',
+        split='test'))
 test_dataloader = val_dataloader

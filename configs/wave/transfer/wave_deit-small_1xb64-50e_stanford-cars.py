@@ -4,7 +4,9 @@ _base_ = ['./_base_.py']
 model = dict(head=dict(num_classes=196))
 data_preprocessor = dict(num_classes=196)
 train_dataloader = dict(
-    dataset=dict(type='StanfordCars', data_root='data/stanfordcars', split='train'))
+    dataset=dict(
+        type='StanfordCars', data_root='data/stanfordcars', split='train'))
 val_dataloader = dict(
-    dataset=dict(type='StanfordCars', data_root='data/stanfordcars', split='test'))
+    dataset=dict(
+        type='StanfordCars', data_root='data/stanfordcars', split='test'))
 test_dataloader = val_dataloader

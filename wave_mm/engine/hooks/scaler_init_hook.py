@@ -15,13 +15,13 @@ from contextlib import nullcontext
 from typing import Dict, Iterator, Optional, Sequence
 
 import torch
-from mmengine.dist import all_reduce, broadcast, get_world_size, \
-    is_main_process
+from mmengine.dist import (all_reduce, broadcast, get_world_size,
+                           is_main_process)
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper
 from mmpretrain.registry import HOOKS
-from torch import Tensor, nn
+from torch import nn
 from torch.func import functional_call
 
 from wave_mm.models.classifiers import build_teacher
@@ -131,14 +131,14 @@ class ScalerInitHook(Hook):
 
     def _autocast(self, runner, device: torch.device):
         dtype = self.amp
-        if dtype is None and isinstance(runner.optim_wrapper,
-                                        AmpOptimWrapper):
+        if dtype is None and isinstance(runner.optim_wrapper, AmpOptimWrapper):
             dtype = runner.optim_wrapper.cast_dtype or torch.float16
         if dtype is None:
             return nullcontext(), None
         dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-        scaler = (torch.amp.GradScaler(device.type)
-                  if dtype == torch.float16 else None)
+        scaler = (
+            torch.amp.GradScaler(device.type)
+            if dtype == torch.float16 else None)
         return torch.autocast(device.type, dtype=dtype), scaler
 
     def _fit(self, runner, model: nn.Module, target) -> Dict[str, object]:
@@ -153,31 +153,30 @@ class ScalerInitHook(Hook):
             groups.append(dict(params=list(extra.values()), lr=self.extra_lr))
         optimizer = torch.optim.AdamW(groups)
         device = scalers[0].device
-        teacher = (build_teacher(self.teacher_cfg).to(device)
-                   if self.teacher_cfg else None)
+        teacher = (
+            build_teacher(self.teacher_cfg).to(device)
+            if self.teacher_cfg else None)
         autocast, scaler = self._autocast(runner, device)
         flags = {n: p.requires_grad for n, p in model.named_parameters()}
         for name, param in model.named_parameters():
             param.requires_grad_(name in extra)
         was_training = model.training
         model.train()
-        num_fitted = sum(p.numel() for p in scalers) + sum(
-            p.numel() for p in extra.values())
+        num_fitted = sum(p.numel()
+                         for p in scalers) + sum(p.numel()
+                                                 for p in extra.values())
         runner.logger.info(
             f'ScalerInitHook: fitting {sum(p.numel() for p in scalers)} '
             f'scalers + {num_fitted - sum(p.numel() for p in scalers)} other '
             f'parameters for {self.iters} iterations')
         loss_sum = correct = seen = 0.0
         try:
-            for it, data in zip(range(1, self.iters + 1),
-                                _cycle(runner.train_dataloader)):
+            for it, data in zip(
+                    range(1, self.iters + 1), _cycle(runner.train_dataloader)):
                 data = model.data_preprocessor(data, True)
                 inputs, samples = data['inputs'], data['data_samples']
                 with autocast:
-                    params = {
-                        f'backbone.{k}': v
-                        for k, v in target().items()
-                    }
+                    params = {f'backbone.{k}': v for k, v in target().items()}
                     logits = functional_call(model, params, (inputs, ),
                                              dict(mode='tensor'))
                     loss = model.head._get_loss(logits, samples)['loss']
@@ -207,10 +206,12 @@ class ScalerInitHook(Hook):
             for name, param in model.named_parameters():
                 param.requires_grad_(flags[name])
             model.train(was_training)
-        return dict(iters=self.iters, scalers=sum(p.numel() for p in scalers),
-                    fitted_params=num_fitted,
-                    train_loss=round(loss_sum / self.iters, 4),
-                    train_acc=round(100 * correct / max(seen, 1), 2))
+        return dict(
+            iters=self.iters,
+            scalers=sum(p.numel() for p in scalers),
+            fitted_params=num_fitted,
+            train_loss=round(loss_sum / self.iters, 4),
+            train_acc=round(100 * correct / max(seen, 1), 2))
 
     @staticmethod
     def _average_grads(optimizer: torch.optim.Optimizer) -> None:

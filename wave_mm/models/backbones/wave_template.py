@@ -116,8 +116,14 @@ class WaveTemplate(VisionTransformer):
         }
         return Templates(
             specs=dict(self.bank.specs),
-            templates={k: v.detach() for k, v in self.bank.templates.items()},
-            scalers={k: v.detach() for k, v in self.bank.scalers.items()},
+            templates={
+                k: v.detach()
+                for k, v in self.bank.templates.items()
+            },
+            scalers={
+                k: v.detach()
+                for k, v in self.bank.scalers.items()
+            },
             extras=extras,
             arch=self.layout.arch.as_dict(),
             groups=list(self.templated),
@@ -157,9 +163,8 @@ class WaveTemplate(VisionTransformer):
         })
         return model
 
-    def export_templates(self, path: str,
+    def export_templates(self,
+                         path: str,
                          ancestry: Optional[str] = None) -> str:
         """Write the templates file; returns its content hash."""
         return save_templates(path, self.templates_data(ancestry))
-
-

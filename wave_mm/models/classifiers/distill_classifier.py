@@ -41,8 +41,8 @@ def build_teacher(cfg: dict) -> nn.Module:
     teacher = MODELS.build(model_cfg)
     path = cfg.get('checkpoint')
     if path is None:
-        print_log('teacher has no checkpoint: random weights', 'current',
-                  level=30)
+        print_log(
+            'teacher has no checkpoint: random weights', 'current', level=30)
     else:
         load_teacher_checkpoint(teacher, path)
     teacher.requires_grad_(False)
@@ -104,8 +104,8 @@ class DistillImageClassifier(ImageClassifier):
         float_drop_prob(self)
         float_drop_prob(teacher_model)
         ours = getattr(self.head, 'num_classes', None)
-        theirs = getattr(getattr(teacher_model, 'head', None), 'num_classes',
-                         None)
+        theirs = getattr(
+            getattr(teacher_model, 'head', None), 'num_classes', None)
         if ours != theirs:
             raise ValueError(f'teacher has {theirs} classes, the student '
                              f'{ours}: they must predict the same classes')
@@ -135,7 +135,8 @@ class DistillImageClassifier(ImageClassifier):
         return self
 
     @torch.no_grad()
-    def teacher_outputs(self, inputs: Tensor,
+    def teacher_outputs(self,
+                        inputs: Tensor,
                         with_feats: bool = False) -> Tuple[Tensor, ...]:
         """Teacher logits (and pre-logits) for student-normalised inputs."""
         if self._renorm is not None:
@@ -152,5 +153,8 @@ class DistillImageClassifier(ImageClassifier):
         feats = self.extract_feat(inputs)
         with_feats = getattr(self.head, 'feat_weight', 0) > 0
         logits, teacher_feats = self.teacher_outputs(inputs, with_feats)
-        return self.head.loss(feats, data_samples, teacher_logits=logits,
-                              teacher_feats=teacher_feats)
+        return self.head.loss(
+            feats,
+            data_samples,
+            teacher_logits=logits,
+            teacher_feats=teacher_feats)

@@ -17,8 +17,7 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 
-def soft_distill_loss(student: Tensor, teacher: Tensor,
-                      tau: float) -> Tensor:
+def soft_distill_loss(student: Tensor, teacher: Tensor, tau: float) -> Tensor:
     """``tau^2 * KL(softmax(teacher / tau) || softmax(student / tau))``,
     averaged over the batch."""
     log_p_s = F.log_softmax(student.float() / tau, dim=-1)
@@ -104,8 +103,9 @@ class KroneckerDistillHead(VisionTransformerClsHead):
                                      teacher_logits.argmax(dim=-1))
             losses['loss_kd'] = self.alpha * kd
         if teacher_feats is not None and self.feat_weight > 0:
-            student = (self.feat_proj(pre_logits)
-                       if self.feat_proj is not None else pre_logits)
+            student = (
+                self.feat_proj(pre_logits)
+                if self.feat_proj is not None else pre_logits)
             losses['loss_feat'] = self.feat_weight * F.mse_loss(
                 student.float(), teacher_feats.float())
         return losses

@@ -3,7 +3,8 @@
 Usable wherever mmengine takes an ``init_cfg``, on the backbone or on the
 whole ``ImageClassifier``::
 
-    init_cfg=dict(type='WaveInit', templates='work_dirs/x/templates.safetensors')
+    init_cfg=dict(type='WaveInit',
+                  templates='work_dirs/x/templates.safetensors')
 """
 from typing import Optional
 
