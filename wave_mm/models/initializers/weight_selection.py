@@ -1,0 +1,123 @@
+"""``WeightSelectionInit``: the Weight Selection baseline (Xu et al., ICLR
+2024) for stock ViTs: a smaller ViT takes a subset of a larger pre-trained
+ViT's weights.
+
+Rule: layers ``0..L'-1``; along every dimension that shrinks, indices
+``0, s, 2s, ...`` when the size divides, else ``round(linspace(0, n-1, n'))``;
+q, k and v are selected separately; the position embedding keeps all tokens
+(mmpretrain resizes them to the target grid); the head is dropped.
+"""
+from typing import Dict
+
+import torch
+from mmengine.logging import print_log
+from mmengine.model import BaseInit, update_init_info
+from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_INITIALIZERS
+from mmengine.runner.checkpoint import _load_checkpoint
+from mmpretrain.registry import WEIGHT_INITIALIZERS
+from torch import Tensor, nn
+
+from .wave_init import find_vit
+
+
+def select_indices(n: int, n_new: int) -> Tensor:
+    """Indices keeping ``n_new`` of ``n`` entries, evenly spread."""
+    if n_new > n:
+        raise ValueError(f'cannot select {n_new} of {n} entries')
+    if n % n_new == 0:
+        return torch.arange(0, n, n // n_new)
+    return torch.linspace(0, n - 1, n_new).round().long()
+
+
+def select_tensor(source: Tensor,
+                  shape: torch.Size,
+                  name: str,
+                  skip_dims: tuple = ()) -> Tensor:
+    """Select ``source`` down to ``shape`` dimension by dimension."""
+    if source.ndim != len(shape):
+        raise ValueError(f'{name}: source {tuple(source.shape)} and target '
+                         f'{tuple(shape)} have different ranks')
+    out = source
+    for dim, size in enumerate(shape):
+        if dim in skip_dims or out.shape[dim] == size:
+            continue
+        if out.shape[dim] < size:
+            raise ValueError(
+                f'{name}: the ancestry has {out.shape[dim]} entries on dim '
+                f'{dim}, the target needs {size}; Weight Selection needs a '
+                'larger ancestry')
+        out = out.index_select(dim, select_indices(out.shape[dim], size))
+    return out
+
+
+def select_state(source: Dict[str, Tensor],
+                 target: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """Weight-selected values for every target tensor found in ``source``."""
+    out = {}
+    for name, value in target.items():
+        if name not in source:
+            raise KeyError(f'{name} missing from the ancestry checkpoint')
+        src = source[name]
+        if '.attn.qkv.' in name:  # q, k and v rows, each selected alone
+            parts = [
+                select_tensor(chunk, (value.shape[0] // 3, ) + value.shape[1:],
+                              name) for chunk in src.chunk(3, dim=0)
+            ]
+            out[name] = torch.cat(parts, dim=0)
+        elif name == 'pos_embed':
+            out[name] = select_tensor(src, value.shape, name, skip_dims=(1, ))
+        else:
+            out[name] = select_tensor(src, value.shape, name)
+    return out
+
+
+@WEIGHT_INITIALIZERS.register_module(name='WeightSelectionInit')
+class WeightSelectionInit(BaseInit):
+    """Initialise a stock ViT by Weight Selection from a larger ViT.
+
+    Args:
+        checkpoint: Local checkpoint of the larger (ancestry) ViT.
+        prefix: Key prefix of its backbone (``'backbone.'`` for
+            mmpretrain classifier checkpoints, ``''`` for bare backbones).
+    """
+
+    def __init__(self,
+                 checkpoint: str,
+                 prefix: str = 'backbone.',
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.checkpoint, self.prefix = checkpoint, prefix
+
+    def __call__(self, module: nn.Module) -> None:
+        vit = find_vit(module)
+        ckpt = _load_checkpoint(self.checkpoint, map_location='cpu')
+        state = ckpt.get('state_dict', ckpt)
+        source = {
+            k[len(self.prefix):]: v
+            for k, v in state.items() if k.startswith(self.prefix)
+        }
+        layers = {k.split('.')[1] for k in source if k.startswith('layers.')}
+        own = vit.state_dict()
+        if vit.num_layers > len(layers):
+            raise ValueError(f'{self.checkpoint}: the ancestry has '
+                             f'{len(layers)} layers, the target '
+                             f'{vit.num_layers}')
+        selected = select_state(source, own)
+        # Resizes pos_embed tokens like a Pretrained load would.
+        vit.load_state_dict(selected, strict=True)
+        for sub in vit.modules():
+            if hasattr(sub, '_is_init'):
+                sub._is_init = True
+        print_log(
+            f'WeightSelectionInit: {len(selected)} tensors from '
+            f'{self.checkpoint}',
+            logger='current')
+        if hasattr(module, '_params_init_info'):
+            update_init_info(module, init_info=self._get_init_info())
+
+    def _get_init_info(self) -> str:
+        return f'{self.__class__.__name__}: checkpoint={self.checkpoint}'
+
+
+MMENGINE_INITIALIZERS.register_module(
+    name='WeightSelectionInit', module=WeightSelectionInit)
