@@ -1,4 +1,6 @@
 """Tiny configs shared by the tests (imported as ``wave_helpers``)."""
+import torch
+from mmpretrain.registry import MODELS
 
 #: A tiny auxiliary: 4 layers, width 64 (two 32-wide template blocks).
 TINY_AUX = dict(
@@ -80,5 +82,54 @@ def tiny_runner_cfg(model: dict,
         log_level='WARNING',
         randomness=dict(seed=0),
         custom_imports=dict(imports=['wave_mm'], allow_failed_imports=False))
+    cfg.update(kwargs)
+    return cfg
+
+
+#: A tiny stock ViT teacher, narrower and shallower than the student.
+TEACHER_ARCH = dict(
+    embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+
+
+def teacher_cfg(num_classes=3, arch=TEACHER_ARCH, **kwargs):
+    return tiny_classifier_cfg(
+        tiny_vit_cfg(arch), num_classes=num_classes, **kwargs)
+
+
+def save_teacher(path, cfg):
+    """Build ``cfg``, give it random non-trivial weights, save them the way
+    a plain training script would; returns the state dict."""
+    torch.manual_seed(123)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    with torch.no_grad():
+        # The stock head starts at zero: give it weights so logits differ.
+        model.head.layers.head.weight.normal_()
+        model.head.layers.head.bias.normal_()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.save({'state_dict': state}, path)
+    return state
+
+
+def distill_cfg(checkpoint, teacher=None, num_classes=3, head=None, **kwargs):
+    """A tiny ``DistillImageClassifier``: a ``TINY_AUX`` student and a
+    ``teacher_cfg()`` teacher loaded from ``checkpoint``."""
+    cfg = dict(
+        type='DistillImageClassifier',
+        backbone=dict(type='WaveTemplate', **TINY_AUX),
+        neck=None,
+        head=dict(
+            type='KroneckerDistillHead',
+            num_classes=num_classes,
+            in_channels=TINY_AUX['arch']['embed_dims'],
+            alpha=1.0,
+            tau=2.0,
+            **(head or {})),
+        teacher=dict(model=teacher or teacher_cfg(), checkpoint=checkpoint),
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor',
+            mean=[127.5] * 3,
+            std=[127.5] * 3,
+            num_classes=num_classes))
     cfg.update(kwargs)
     return cfg

@@ -7,9 +7,8 @@ import torch
 import torch.multiprocessing as mp
 from mmengine.config import Config
 from mmengine.runner import Runner
-from mmpretrain.registry import MODELS
-from wave_helpers import (TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg,
-                          tiny_vit_cfg)
+from wave_helpers import (distill_cfg, save_teacher, teacher_cfg,
+                          tiny_runner_cfg)
 
 from wave_mm.templates import load_templates
 
@@ -17,17 +16,7 @@ GLOBAL_BATCH = 4
 
 
 def _distill_cfg(teacher_ckpt: str, work_dir: str, world_size: int) -> dict:
-    teacher = tiny_classifier_cfg(tiny_vit_cfg())
-    model = dict(
-        type='DistillImageClassifier',
-        backbone=dict(type='WaveTemplate', **TINY_AUX),
-        neck=None,
-        head=dict(
-            type='KroneckerDistillHead',
-            num_classes=3,
-            in_channels=TINY_AUX['arch']['embed_dims']),
-        teacher=dict(model=teacher, checkpoint=teacher_ckpt),
-        data_preprocessor=teacher['data_preprocessor'])
+    model = distill_cfg(teacher_ckpt)
     cfg = tiny_runner_cfg(
         model, work_dir, max_iters=3, batch_size=GLOBAL_BATCH // world_size)
     # Unshuffled: rank r takes samples r, r + world_size, ... so the ranks'
@@ -64,13 +53,8 @@ def _rank_main(rank, world_size, teacher_ckpt, work_dir, port):
 
 
 def _teacher(tmp_path) -> str:
-    torch.manual_seed(1)
-    model = MODELS.build(tiny_classifier_cfg(tiny_vit_cfg()))
-    model.init_weights()
-    with torch.no_grad():
-        model.head.layers.head.weight.normal_()
     path = str(tmp_path / 'teacher.pth')
-    torch.save({'state_dict': model.state_dict()}, path)
+    save_teacher(path, teacher_cfg())
     return path
 
 

@@ -9,15 +9,12 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from mmpretrain.registry import MODELS
-from wave_helpers import (TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg,
-                          tiny_vit_cfg)
+from wave_helpers import (distill_cfg, save_teacher, teacher_cfg,
+                          tiny_runner_cfg)
 
 from wave_mm.engine import allow_mmengine_checkpoints
 from wave_mm.templates import load_templates
 
-TEACHER_ARCH = dict(
-    embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 #: 16 samples, batch 4: 4 iterations an epoch. A checkpoint every 3
 #: iterations lands mid-epoch; 7 iterations cross an epoch boundary.
 MAX_ITERS, INTERVAL, CRASH_AFTER = 7, 3, 5
@@ -73,31 +70,11 @@ def global_state(monkeypatch):
 
 @pytest.fixture
 def distill_model(tmp_path):
-    teacher = tiny_classifier_cfg(tiny_vit_cfg(TEACHER_ARCH))
-    torch.manual_seed(123)
-    model = MODELS.build(teacher)
-    model.init_weights()
-    with torch.no_grad():
-        model.head.layers.head.weight.normal_()
     path = str(tmp_path / 'teacher.pth')
-    torch.save({'state_dict': model.state_dict()}, path)
-    return dict(
-        type='DistillImageClassifier',
-        backbone=dict(type='WaveTemplate', **TINY_AUX, ancestry='resume test'),
-        neck=None,
-        head=dict(
-            type='KroneckerDistillHead',
-            num_classes=3,
-            in_channels=TINY_AUX['arch']['embed_dims'],
-            tau=2.0,
-            feat_weight=0.5,
-            teacher_channels=32),
-        teacher=dict(model=teacher, checkpoint=path),
-        data_preprocessor=dict(
-            type='ClsDataPreprocessor',
-            mean=[127.5] * 3,
-            std=[127.5] * 3,
-            num_classes=3))
+    save_teacher(path, teacher_cfg())
+    cfg = distill_cfg(path, head=dict(feat_weight=0.5, teacher_channels=32))
+    cfg['backbone']['ancestry'] = 'resume test'
+    return cfg
 
 
 def make_runner(model, work_dir, hooks, resume=False, max_iters=MAX_ITERS):

@@ -8,42 +8,23 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
-from wave_helpers import (TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg,
-                          tiny_vit_cfg)
+from wave_helpers import (TINY_AUX, distill_cfg, save_teacher, teacher_cfg,
+                          tiny_classifier_cfg, tiny_runner_cfg, tiny_vit_cfg)
 
 import wave_mm.templates.file as templates_file_module
 from wave_mm.engine import TemplateExportHook
 from wave_mm.models import WaveTemplate
 from wave_mm.templates import load_templates
 
-TEACHER_ARCH = dict(
-    embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
-
 
 @pytest.fixture
 def distill_model(tmp_path):
     """A tiny distillation model config with a saved stock ViT teacher."""
-    teacher = tiny_classifier_cfg(tiny_vit_cfg(TEACHER_ARCH))
-    torch.manual_seed(123)
-    model = MODELS.build(teacher)
-    model.init_weights()
     path = str(tmp_path / 'teacher.pth')
-    torch.save({'state_dict': model.state_dict()}, path)
-    return dict(
-        type='DistillImageClassifier',
-        backbone=dict(
-            type='WaveTemplate', **TINY_AUX, ancestry='tiny stock ViT'),
-        neck=None,
-        head=dict(
-            type='KroneckerDistillHead',
-            num_classes=3,
-            in_channels=TINY_AUX['arch']['embed_dims']),
-        teacher=dict(model=teacher, checkpoint=path),
-        data_preprocessor=dict(
-            type='ClsDataPreprocessor',
-            mean=[127.5] * 3,
-            std=[127.5] * 3,
-            num_classes=3))
+    save_teacher(path, teacher_cfg())
+    cfg = distill_cfg(path)
+    cfg['backbone']['ancestry'] = 'tiny stock ViT'
+    return cfg
 
 
 def make_runner(cfg):
