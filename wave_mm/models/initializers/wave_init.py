@@ -47,6 +47,19 @@ def build_target(module: nn.Module,
         scalers_source=scalers or 'scalers')
 
 
+def mark_initialised(init: BaseInit, module: nn.Module, vit: VisionTransformer,
+                     message: str) -> None:
+    """After ``init`` wrote ``vit``: keep later ``init_weights`` calls of its
+    submodules off it, log ``message`` and credit ``init`` in the init log.
+    """
+    for sub in vit.modules():
+        if hasattr(sub, '_is_init'):
+            sub._is_init = True
+    print_log(message, logger='current')
+    if hasattr(module, '_params_init_info'):
+        update_init_info(module, init_info=init._get_init_info())
+
+
 @WEIGHT_INITIALIZERS.register_module(name='WaveInit')
 class WaveInit(BaseInit):
     """Initialise a stock ViT from weight templates (stage 2 of WAVE).
@@ -80,16 +93,10 @@ class WaveInit(BaseInit):
                               self.width_rule)
         vit = find_vit(module)
         state = target.write_into(vit)
-        for sub in vit.modules():
-            if hasattr(sub, '_is_init'):
-                sub._is_init = True
-        print_log(
-            f'WaveInit: {len(state)} tensors of '
+        mark_initialised(
+            self, module, vit, f'WaveInit: {len(state)} tensors of '
             f'{type(vit).__name__} from {self.templates} '
-            f'({target.bank.num_scalers()} scalers)',
-            logger='current')
-        if hasattr(module, '_params_init_info'):
-            update_init_info(module, init_info=self._get_init_info())
+            f'({target.bank.num_scalers()} scalers)')
 
     def _get_init_info(self) -> str:
         return (f'{self.__class__.__name__}: templates={self.templates}, '

@@ -10,14 +10,13 @@ q, k and v are selected separately; the position embedding keeps all tokens
 from typing import Dict
 
 import torch
-from mmengine.logging import print_log
-from mmengine.model import BaseInit, update_init_info
+from mmengine.model import BaseInit
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_INITIALIZERS
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmpretrain.registry import WEIGHT_INITIALIZERS
 from torch import Tensor, nn
 
-from .wave_init import find_vit
+from .wave_init import find_vit, mark_initialised
 
 
 def select_indices(n: int, n_new: int) -> Tensor:
@@ -105,15 +104,9 @@ class WeightSelectionInit(BaseInit):
         selected = select_state(source, own)
         # Resizes pos_embed tokens like a Pretrained load would.
         vit.load_state_dict(selected, strict=True)
-        for sub in vit.modules():
-            if hasattr(sub, '_is_init'):
-                sub._is_init = True
-        print_log(
-            f'WeightSelectionInit: {len(selected)} tensors from '
-            f'{self.checkpoint}',
-            logger='current')
-        if hasattr(module, '_params_init_info'):
-            update_init_info(module, init_info=self._get_init_info())
+        mark_initialised(
+            self, module, vit, f'WeightSelectionInit: {len(selected)} '
+            f'tensors from {self.checkpoint}')
 
     def _get_init_info(self) -> str:
         return f'{self.__class__.__name__}: checkpoint={self.checkpoint}'
