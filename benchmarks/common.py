@@ -101,3 +101,25 @@ def write_json(path: Optional[str], payload: Dict[str, object]) -> None:
     if path:
         with open(path, 'w') as f:
             json.dump(payload, f, indent=1)
+
+
+def report(benchmark: str, title: str, args, device: torch.device,
+           rows: List[Dict[str, object]], columns: Sequence[str],
+           label: Callable[[Dict[str, object]], str]) -> None:
+    """Print ``rows`` as a titled markdown table followed by their errors
+    (each named by ``label``) and write everything to ``args.out``."""
+    table = markdown(rows, columns)
+    env = environment(device)
+    print(f'\n## {title} ({env})\n')
+    print(table)
+    for row in rows:
+        if 'error' in row:
+            print(f'- {label(row)}: {row["error"]}')
+    write_json(
+        args.out,
+        dict(
+            benchmark=benchmark,
+            args=vars(args),
+            env=env,
+            rows=rows,
+            markdown=table))

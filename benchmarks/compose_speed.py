@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import autocast, environment, markdown, time_ms, write_json  # noqa
+from common import autocast, report, time_ms  # noqa: E402
 
 import wave_mm  # noqa: F401,E402  (registers the modules)
 from wave_mm.models import ALL_GROUPS, WaveTemplate  # noqa: E402
@@ -208,22 +208,9 @@ def main() -> None:
         'case', 'scope', 'path', 'dtype', 'out_M', 'fwd_ms', 'fwd_bwd_ms',
         'fwd_bwd_min_ms'
     ] + (['<=1ms'] if gpu else [])
-    table = markdown(rows, columns)
-    errors = [r for r in rows if 'error' in r]
-    print(f'\n## Composing {args.arch} weights from templates '
-          f'({environment(device)})\n')
-    print(table)
-    for r in errors:
-        print(f"- {r['case']} {r['scope']} {r['path']} {r['dtype']}: "
-              f"{r['error']}")
-    write_json(
-        args.out,
-        dict(
-            benchmark='compose_speed',
-            args=vars(args),
-            env=environment(device),
-            rows=rows,
-            markdown=table))
+    report('compose_speed', f'Composing {args.arch} weights from templates',
+           args, device, rows, columns,
+           lambda r: f"{r['case']} {r['scope']} {r['path']} {r['dtype']}")
 
 
 if __name__ == '__main__':

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, markdown, time_ms, write_json  # noqa: E402
+from common import report, time_ms  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.optim import AmpOptimWrapper, OptimWrapper  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
@@ -258,21 +258,10 @@ def main() -> None:
         'variant', 'img_s', 'mfu', 'step_ms', 'peak_mem_gib', 'first_step_s',
         'graphs', 'graph_breaks', 'recompiled_in_timed'
     ]
-    table = markdown(rows, columns)
-    print(f'\n## Stage-1 step, {args.arch} {args.img_size}px batch '
-          f'{args.batch} {args.dtype} ({environment(device)})\n')
-    print(table)
-    for r in rows:
-        if 'error' in r:
-            print(f"- {r['variant']}: {r['error']}")
-    write_json(
-        args.out,
-        dict(
-            benchmark='distill_step',
-            args=vars(args),
-            env=environment(device),
-            rows=rows,
-            markdown=table))
+    report(
+        'distill_step', f'Stage-1 step, {args.arch} {args.img_size}px '
+        f'batch {args.batch} {args.dtype}', args, device, rows, columns,
+        lambda r: r['variant'])
 
 
 if __name__ == '__main__':

@@ -91,10 +91,13 @@ class ScalerInitHook(Hook):
         self.log_interval = log_interval
         self.scalers_file = scalers_file
 
+    @staticmethod
+    def _model(runner) -> nn.Module:
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model
+
     def before_run(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        find_wave_init(model)  # fail before anything is trained
+        find_wave_init(self._model(runner))  # fail before training starts
 
     def before_train(self, runner) -> None:
         if self.iters == 0:
@@ -103,8 +106,7 @@ class ScalerInitHook(Hook):
             runner.logger.info('ScalerInitHook: weights were loaded or '
                                'resumed from a checkpoint, skipped')
             return
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = self._model(runner)
         init = find_wave_init(model)
         target = build_target(model, init['templates'], init.get('scalers'),
                               init.get('width_rule', 'crop'))

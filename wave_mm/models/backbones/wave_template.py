@@ -103,17 +103,18 @@ class WaveTemplate(VisionTransformer):
         function."""
         with torch.no_grad():
             state = {k: v.detach().clone() for k, v in self.generate().items()}
-        for name, value in self.state_dict().items():
-            if not name.startswith('bank.'):
-                state[name] = value.detach().clone()
+        state.update({k: v.clone() for k, v in self._extras().items()})
         return state
 
-    def templates_data(self, ancestry: Optional[str] = None) -> Templates:
-        """Templates, auxiliary scalers, extras and metadata, as stored."""
-        extras = {
+    def _extras(self) -> Dict[str, Tensor]:
+        """The plain (non-templated) tensors of the state dict."""
+        return {
             k: v.detach()
             for k, v in self.state_dict().items() if not k.startswith('bank.')
         }
+
+    def templates_data(self, ancestry: Optional[str] = None) -> Templates:
+        """Templates, auxiliary scalers, extras and metadata, as stored."""
         return Templates(
             specs=dict(self.bank.specs),
             templates={
@@ -124,7 +125,7 @@ class WaveTemplate(VisionTransformer):
                 k: v.detach()
                 for k, v in self.bank.scalers.items()
             },
-            extras=extras,
+            extras=self._extras(),
             arch=self.layout.arch.as_dict(),
             groups=list(self.templated),
             ancestry=self.ancestry if ancestry is None else ancestry)
