@@ -1,28 +1,10 @@
-# Transfer to CIFAR100 (100 classes); see _base_.py.
-_base_ = ['./_base_.py']
+# Transfer to CIFAR100 (100 classes): the CIFAR10 recipe, other data.
+_base_ = ['./wave_deit-small_1xb64-50e_cifar10.py']
 
-# CIFAR images are arrays already in memory: no LoadImageFromFile.
-train_pipeline = [
-    dict(type='RandomResizedCrop', scale=224, backend='pillow'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='Resize', scale=224, backend='pillow'),
-    dict(type='PackInputs'),
-]
 model = dict(head=dict(num_classes=100))
 data_preprocessor = dict(num_classes=100)
 train_dataloader = dict(
-    dataset=dict(
-        type='CIFAR100',
-        data_root='data/cifar100',
-        split='train',
-        pipeline=train_pipeline))
+    dataset=dict(type='CIFAR100', data_root='data/cifar100'))
 val_dataloader = dict(
-    dataset=dict(
-        type='CIFAR100',
-        data_root='data/cifar100',
-        split='test',
-        pipeline=test_pipeline))
+    dataset=dict(type='CIFAR100', data_root='data/cifar100'))
 test_dataloader = val_dataloader
