@@ -6,13 +6,20 @@ embeddings included):
 
 - ``einsum``: ``einsum('lkab,kij->laibj', S, T).reshape(L, A*o, B*i)`` per
   matrix type, the plain baseline;
-- ``bank``: ``WaveTemplate.bank()`` (``wave_mm.kronecker.compose``) alone;
+- ``torch``: ``wave_mm.kronecker.compose`` per group of equal shapes (q, k,
+  v and proj stacked), the bank's pure-torch path (blocks only);
+- ``fused``: ``wave_mm.kernels.compose_all`` of the six matrix types, one
+  fused Triton op call (the torch path off CUDA; blocks only);
+- ``bank``: ``WaveTemplate.bank()`` alone (fused matrices on CUDA);
 - ``generate``: ``WaveTemplate.generate()`` = ``bank()`` then
   ``layout.to_state_dict()``, the real code path of every forward;
 - ``compiled``: ``torch.compile(WaveTemplate.generate)`` (``--compile``).
 
 Backward is ``torch.autograd.grad`` of the outputs with a fixed random
-upstream gradient into templates and scalers. Example::
+upstream gradient into templates and scalers. On CUDA, ``gpu_fwd_bwd_ms`` is
+the summed kernel time of one forward + backward (torch.profiler): where it
+is far below ``fwd_bwd_ms``, the host (Python, dispatch, launches) is the
+limit, not the GPU. Example::
 
     PYTHONPATH=$PWD python benchmarks/compose_speed.py --device cuda \
         --out compose.json --compile
@@ -30,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import autocast, report, time_ms  # noqa: E402
 
 import wave_mm  # noqa: F401,E402  (registers the modules)
+from wave_mm.kernels import compose_all  # noqa: E402
+from wave_mm.kronecker import compose  # noqa: E402
 from wave_mm.models import ALL_GROUPS, WaveTemplate  # noqa: E402
 
 MATRICES = ('q', 'k', 'v', 'proj', 'fc1', 'fc2')
@@ -69,7 +78,29 @@ def paths(
                                  t).reshape(n, a * o, b * i))
             return res
 
-        out['einsum'] = (einsum, [p for pair in pairs for p in pair])
+        def torch_path() -> List[Tensor]:
+            res = []
+            for names in bank.fused:
+                if len(names) == 1:
+                    res.append(
+                        compose(bank.scalers[names[0]],
+                                bank.templates[names[0]],
+                                bank.shapes[names[0]]))
+                    continue
+                res += compose(
+                    torch.stack([bank.scalers[n] for n in names]),
+                    torch.stack([bank.templates[n] for n in names]),
+                    bank.shapes[names[0]]).unbind(0)
+            return res
+
+        def fused() -> List[Tensor]:
+            return compose_all([(s, t, bank.shapes[n])
+                                for n, (s, t) in zip(MATRICES, pairs)])
+
+        flat = [p for pair in pairs for p in pair]
+        out['einsum'] = (einsum, flat)
+        out['torch'] = (torch_path, flat)
+        out['fused'] = (fused, flat)
         out['bank'] = (lambda: list(bank().values()), params)
     out['generate'] = (lambda: list(model.generate().values()), params)
     if compile_ and scope == 'blocks':
@@ -97,11 +128,31 @@ def measure(fn: Callable[[], List[Tensor]], params: List[Tensor],
     fwd = time_ms(forward, device, args.warmup, args.iters, args.rounds)
     both = time_ms(forward_backward, device, args.warmup, args.iters,
                    args.rounds)
-    return dict(
+    res = dict(
         fwd_ms=fwd['median'],
         fwd_bwd_ms=both['median'],
         fwd_bwd_min_ms=both['min'],
         out_M=sum(g.numel() for g in grads) / 1e6)
+    if device.type == 'cuda':
+        try:
+            res['gpu_fwd_bwd_ms'] = kernel_ms(forward_backward)
+        except (RuntimeError, AttributeError):  # no profiler: wall times stand
+            pass
+    return res
+
+
+def kernel_ms(fn: Callable[[], None], calls: int = 5) -> float:
+    """Summed CUDA kernel milliseconds per call of ``fn``."""
+    activities = [torch.profiler.ProfilerActivity.CUDA]
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    kernels = [
+        e.device_time for e in prof.events()
+        if e.device_type == torch.autograd.DeviceType.CUDA
+    ]
+    return sum(kernels) / calls / 1e3
 
 
 def configs(args: argparse.Namespace) -> List[Tuple[str, int, int, int]]:
@@ -158,7 +209,7 @@ def main() -> None:
         '--paths',
         nargs='+',
         default=None,
-        choices=['einsum', 'bank', 'generate', 'compiled'],
+        choices=['einsum', 'torch', 'fused', 'bank', 'generate', 'compiled'],
         help='paths to time (default: all available)')
     parser.add_argument(
         '--iters',
@@ -207,7 +258,7 @@ def main() -> None:
     columns = [
         'case', 'scope', 'path', 'dtype', 'out_M', 'fwd_ms', 'fwd_bwd_ms',
         'fwd_bwd_min_ms'
-    ] + (['<=1ms'] if gpu else [])
+    ] + (['gpu_fwd_bwd_ms', '<=1ms'] if gpu else [])
     report('compose_speed', f'Composing {args.arch} weights from templates',
            args, device, rows, columns,
            lambda r: f"{r['case']} {r['scope']} {r['path']} {r['dtype']}")

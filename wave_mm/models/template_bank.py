@@ -3,8 +3,9 @@
 A bank owns, per weight type ``t`` (``'q'``, ``'fc1'``, ``'ln1_weight'``...),
 the shared templates ``[N_t, *block]`` and the scalers ``[L_t, N_t, *grid]``
 of one model size, and composes them into that model's weights with
-:func:`wave_mm.kronecker.compose`. Which tensor of a ViT each type becomes is
-the business of :mod:`wave_mm.models.vit_layout`.
+:func:`wave_mm.kronecker.compose` (on CUDA, matrices through the fused
+kernels of :mod:`wave_mm.kernels`). Which tensor of a ViT each type becomes
+is the business of :mod:`wave_mm.models.vit_layout`.
 """
 import math
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -12,7 +13,8 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from wave_mm.kronecker import compose, grid_shape
+from wave_mm.kernels import compose, compose_all, use_fused
+from wave_mm.kronecker import grid_shape
 from wave_mm.templates import TemplateSpec
 
 
@@ -71,15 +73,23 @@ class TemplateBank(nn.Module):
                     templates, std=std, a=-2 * std, b=2 * std)
                 scalers.normal_(0.0, 1.0 / math.sqrt(count))
 
+    def _entry(self, name: str) -> Tuple[Tensor, Tensor, Tuple[int, ...]]:
+        """``(scalers, templates, shape)`` of one type."""
+        return self.scalers[name], self.templates[name], self.shapes[name]
+
     def compose(self, name: str) -> Tensor:
         """Weights ``[L_t, *shape_t]`` of one type."""
-        return compose(self.scalers[name], self.templates[name],
-                       self.shapes[name])
+        return compose(*self._entry(name))
 
     def forward(self) -> Dict[str, Tensor]:
         """Weights of every templated type, ``{type: [L_t, *shape_t]}``."""
-        weights = {}
+        # On CUDA every matrix type goes to one fused op call, unstacked.
+        matrices = [n for n in self.specs if use_fused(*self._entry(n))]
+        weights = dict(
+            zip(matrices, compose_all([self._entry(n) for n in matrices])))
         for names in self.fused:
+            if names[0] in weights:
+                continue
             if len(names) == 1:
                 weights[names[0]] = self.compose(names[0])
                 continue

@@ -1,0 +1,145 @@
+"""Check the fused compose against the torch path on CUDA; exit 1 on mismatch.
+
+For the ViT-B block weights (q, k, v, proj, fc1, fc2) of each template
+configuration timed by ``compose_speed.py``, plus one cropped shape, compares
+:func:`wave_mm.kernels.compose` and :func:`wave_mm.kronecker.compose` with a
+float64 reference, forward and backward, in fp32 and under bf16 autocast:
+per group, all groups in one :func:`wave_mm.kernels.compose_all` call, the
+op itself (also where the dispatcher keeps the torch path) and, once,
+``torch.compile(compose_all, fullgraph=True)``. Errors are ``|x - ref| /
+|ref|`` (Frobenius norms); a fused path passes where its error is within a
+bound per dtype or twice the torch path's. Example::
+
+    PYTHONPATH=$PWD python benchmarks/check_fused.py
+"""
+import argparse
+import sys
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+import wave_mm.kernels as kernels
+from wave_mm import kronecker
+
+# (label, template width, ffn ratio, templates per type), as compose_speed.
+CASES = [('192x4, K=12', 192, 4, 12)] + [(f'64x64, K={k}', 64, 1, k)
+                                         for k in (4, 16, 64)]
+BOUND = {'fp32': 1e-5, 'bf16': 1e-2}
+Group = Tuple[List[int], Tensor, Tensor]
+Entry = Tuple[Tensor, Tensor, List[int]]
+
+
+def vit_groups(width: int, ratio: int, count: int, dim: int, hidden: int,
+               depth: int, device: torch.device) -> List[Group]:
+    """``(shape, scalers [G, L, K, A, B], templates [G, K, o, i])`` of the
+    bank's groups: q/k/v/proj batched, then fc1 and fc2."""
+    out = []
+    for num, shape, block in [(4, (dim, dim), (width, width)),
+                              (1, (hidden, dim), (ratio * width, width)),
+                              (1, (dim, hidden), (width, ratio * width))]:
+        grid = kronecker.grid_shape(shape, block)
+        out.append(
+            (list(shape), torch.randn(num, depth, count, *grid, device=device),
+             0.02 * torch.randn(num, count, *block, device=device)))
+    return out
+
+
+def rel(x: Tensor, ref: Tensor) -> float:
+    """``|x - ref| / |ref|`` in float64; NaN or inf count as mismatch."""
+    err = ((x.double() - ref).norm() / ref.norm()).item()
+    return err if err == err else float('inf')
+
+
+def run(fn: Callable[[List[Entry]], List[Tensor]], groups: Sequence[Group],
+        dtype: str, grads: List[Tensor]) -> List[Tuple[Tensor, ...]]:
+    """Weights, dS and dT per group of ``fn`` (entries to weights), under
+    ``dtype`` autocast."""
+    inputs = [(s.detach().requires_grad_(), t.detach().requires_grad_())
+              for _, s, t in groups]
+    with torch.autocast('cuda', torch.bfloat16, enabled=dtype == 'bf16'):
+        weights = fn([(s, t, sh)
+                      for (s, t), (sh, _, _) in zip(inputs, groups)])
+    flat = [x for pair in inputs for x in pair]
+    diffs = torch.autograd.grad(
+        weights, flat, [g.to(w.dtype) for g, w in zip(grads, weights)])
+    return [(w, *diffs[2 * j:2 * j + 2]) for j, w in enumerate(weights)]
+
+
+def op(entries: List[Entry]) -> List[Tensor]:
+    """The fused op itself, also where :func:`wave_mm.kernels.use_fused`
+    keeps the torch path (fp32 with many templates)."""
+    dtype = kernels.compute_dtype(*entries[0][:2])
+    return torch.ops.wave_mm.kron_compose([e[0].to(dtype) for e in entries],
+                                          [e[1].to(dtype) for e in entries],
+                                          [n for e in entries for n in e[2]])
+
+
+def check(label: str, groups: Sequence[Group], dtype: str,
+          compiled: bool) -> Dict[str, float]:
+    """Max errors of the torch and fused paths (and compiled fused)."""
+    grads = [
+        torch.randn(*s.shape[:-3], *sh, device=s.device, dtype=torch.float64)
+        for sh, s, _ in groups
+    ]
+    refs = run(lambda es: [kronecker.compose(*e) for e in es],
+               [(sh, s.double(), t.double()) for sh, s, t in groups], 'fp32',
+               grads)
+    paths = {
+        'torch': lambda es: [kronecker.compose(*e) for e in es],
+        'fused': lambda es: [kernels.compose(*e) for e in es],
+        'fused_all': kernels.compose_all,
+        'op': op,
+    }
+    if compiled:
+        paths['compiled'] = torch.compile(kernels.compose_all, fullgraph=True)
+    errors = {}
+    for name, fn in paths.items():
+        outs = run(fn, groups, dtype, grads)
+        for what, i in (('W', 0), ('dS', 1), ('dT', 2)):
+            errors[f'{name} {what}'] = max(
+                rel(o[i], r[i]) for o, r in zip(outs, refs))
+        if dtype == 'bf16':
+            dtypes = {o[0].dtype for o in outs}
+            assert dtypes == {torch.bfloat16}, f'{label}: {name} {dtypes}'
+    return errors
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--depth', type=int, default=12)
+    parser.add_argument('--no-compile', action='store_true')
+    args = parser.parse_args()
+    if not torch.cuda.is_available() or not kernels.HAS_TRITON:
+        print('needs a CUDA device and triton')
+        return 2
+    torch.backends.cuda.matmul.allow_tf32 = False  # honest fp32 reference
+    device = torch.device('cuda')
+    torch.manual_seed(0)
+    cases = [(label, vit_groups(w, r, k, 768, 3072, args.depth, device))
+             for label, w, r, k in CASES]
+    # A crop in both axes: 150 x 130 from a 3 x 3 grid of 64 x 48 blocks.
+    crop = ([150, 130], torch.randn(2, 3, 5, 3, 3, device=device),
+            torch.randn(2, 5, 64, 48, device=device))
+    cases.append(('crop 150x130', [crop]))
+    failed = False
+    for n, (label, groups) in enumerate(cases):
+        for dtype in ('fp32', 'bf16'):
+            errors = check(
+                label, groups, dtype, compiled=n == 0 and not args.no_compile)
+            bad = [
+                k for k, v in errors.items() if not k.startswith('torch')
+                and v > max(BOUND[dtype], 2 * errors['torch ' + k.split()[-1]])
+            ]
+            failed |= bool(bad)
+            print(
+                f'{label:>14} {dtype}: ' +
+                ', '.join(f'{k} {v:.1e}' for k, v in errors.items()) +
+                (f'  MISMATCH {bad}' if bad else '  ok'),
+                flush=True)
+    print('FAILED' if failed else 'all ok')
+    return int(failed)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
