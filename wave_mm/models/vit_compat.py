@@ -17,7 +17,7 @@ from mmpretrain.models.backbones import VisionTransformer
 from torch import nn
 
 #: ``init_cfg`` types whose tensors ``init_weights`` must not re-draw.
-HONOURED = {'WaveInit', 'WeightSelectionInit'}
+HONOURED = {'WaveInit', 'WeightSelectionInit', 'TLEGInit'}
 
 
 def uses_honoured_init(init_cfg) -> bool:

@@ -1,3 +1,4 @@
+from .tleg_template import TLEGTemplate
 from .wave_template import WaveTemplate
 
-__all__ = ['WaveTemplate']
+__all__ = ['TLEGTemplate', 'WaveTemplate']

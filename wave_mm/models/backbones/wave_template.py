@@ -113,8 +113,21 @@ class WaveTemplate(VisionTransformer):
             for k, v in self.state_dict().items() if not k.startswith('bank.')
         }
 
-    def templates_data(self, ancestry: Optional[str] = None) -> Templates:
-        """Templates, auxiliary scalers, extras and metadata, as stored."""
+    def templates_data(self,
+                       ancestry: Optional[str] = None,
+                       head: Optional[Dict[str, Tensor]] = None) -> Templates:
+        """Templates, auxiliary scalers, extras and metadata, as stored.
+
+        Args:
+            ancestry: Overrides the backbone's ``ancestry`` text.
+            head: The classifier head's state dict, stored as ``head.*``
+                extras (``WaveInit(head=True)`` reuses it).
+        """
+        extras = self._extras()
+        extras.update({
+            f'head.{k}': v.detach()
+            for k, v in (head or {}).items()
+        })
         return Templates(
             specs=dict(self.bank.specs),
             templates={
@@ -125,7 +138,7 @@ class WaveTemplate(VisionTransformer):
                 k: v.detach()
                 for k, v in self.bank.scalers.items()
             },
-            extras=self._extras(),
+            extras=extras,
             arch=self.layout.arch.as_dict(),
             groups=list(self.templated),
             ancestry=self.ancestry if ancestry is None else ancestry)
@@ -151,9 +164,9 @@ class WaveTemplate(VisionTransformer):
         else:
             raise ValueError(f'{path} stores no config; pass the config')
         backbone = dict(cfg.model.backbone)
-        if backbone.get('type') != 'WaveTemplate':
+        if backbone.get('type') != cls.__name__:
             raise ValueError(f'{path}: the model backbone is '
-                             f'{backbone.get("type")!r}, not WaveTemplate')
+                             f'{backbone.get("type")!r}, not {cls.__name__}')
         backbone.pop('type')
         backbone.pop('init_cfg', None)
         model = cls(**backbone)
@@ -166,6 +179,7 @@ class WaveTemplate(VisionTransformer):
 
     def export_templates(self,
                          path: str,
-                         ancestry: Optional[str] = None) -> str:
+                         ancestry: Optional[str] = None,
+                         head: Optional[Dict[str, Tensor]] = None) -> str:
         """Write the templates file; returns its content hash."""
-        return save_templates(path, self.templates_data(ancestry))
+        return save_templates(path, self.templates_data(ancestry, head))
