@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from wave_mm.kronecker import (compose, grid_shape, resample_depth,
-                               resample_grid, resample_scalers)
+from wave_mm.kronecker import (compose, grid_shape, resample_channels,
+                               resample_depth, resample_grid, resample_scalers,
+                               width_scale)
 
 
 def kron_reference(scalers, templates):
@@ -93,3 +94,32 @@ def test_compose_batched_equals_per_item(block, shape):
     assert batched.shape == (3, 2, *shape)
     for g in range(3):
         torch.testing.assert_close(batched[g], compose(S[g], T[g], shape))
+
+
+def test_resample_grid_scaled_lays_out_as_crop():
+    S = torch.arange(4.).view(1, 1, 4)
+    for size in (2, 6):
+        assert torch.equal(
+            resample_grid(S, (size, ), 'scaled'),
+            resample_grid(S, (size, ), 'crop'))
+
+
+def test_width_scale():
+    assert width_scale(64, 128, 32) == 0.5  # two whole repeats
+    assert width_scale(64, 96, 32) == 64 / 96
+    assert width_scale(128, 64, 64) == 1.0  # a whole block left out
+    assert width_scale(128, 96, 64) == 128 / 96  # 32 cut inside a block
+    assert width_scale(64, 64, 32) == 1.0
+
+
+def test_resample_channels_rules():
+    w = torch.arange(12.).view(2, 6)  # width 6 in blocks of 2
+    torch.testing.assert_close(resample_channels(w, 4, 2), w[:, :4])
+    torch.testing.assert_close(
+        resample_channels(w, 3, 2, 'scaled'), w[:, :3] * 4 / 3)
+    torch.testing.assert_close(
+        resample_channels(w, 12, 2),
+        torch.cat([w, w], 1) / 2)
+    # 'mean' merges blocks (0, 1) and (2): sums keep the logit scale.
+    merged = resample_channels(w, 4, 2, 'mean')
+    torch.testing.assert_close(merged[:, :2], (w[:, 0:2] + w[:, 2:4]) * 0.75)

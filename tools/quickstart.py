@@ -155,7 +155,7 @@ def main() -> None:
         wave_dir = osp.join(work, f'wave_{size}')
         scratch_dir = osp.join(work, f'scratch_{size}')
         run('vit_wave_fmnist.py', wave_dir,
-            opts + [f'model.backbone.init_cfg.templates={templates}'])
+            opts + [f'model.init_cfg.templates={templates}'])
         run('vit_scratch_fmnist.py', scratch_dir, opts)
         fit = json.load(open(osp.join(wave_dir, 'scaler_init.json')))
         results['targets'].append(

@@ -37,7 +37,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--img-size', type=int, help='default: the templates\' image size')
     parser.add_argument(
-        '--width-rule', default='crop', choices=['crop', 'mean'])
+        '--width-rule', default='scaled', choices=['scaled', 'crop', 'mean'])
+    parser.add_argument(
+        '--depth-rule', default='first', choices=['first', 'interp'])
     parser.add_argument('--out', required=True, help='checkpoint to write')
     return parser.parse_args(argv)
 
@@ -51,7 +53,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         type='WaveInit',
         templates=args.templates,
         scalers=args.scalers,
-        width_rule=args.width_rule)
+        width_rule=args.width_rule,
+        depth_rule=args.depth_rule)
     backbone = dict(
         type='VisionTransformer',
         arch=arch,

@@ -20,7 +20,8 @@ from typing import Literal, Sequence, Tuple
 import torch
 from torch import Tensor
 
-WidthRule = Literal['crop', 'mean']
+WidthRule = Literal['crop', 'mean', 'scaled']
+DepthRule = Literal['first', 'interp']
 
 
 def grid_shape(shape: Sequence[int], block: Sequence[int]) -> Tuple[int, ...]:
@@ -121,24 +122,26 @@ def resample_grid(scalers: Tensor,
     ``'crop'`` keeps the top-left blocks (the same residual channels in every
     layer); ``'mean'`` fills each target block with the mean over the source
     blocks that map onto it. Where the target grid is larger than the source,
-    both rules repeat the source blocks cyclically.
+    both rules repeat the source blocks cyclically. ``'scaled'`` lays blocks
+    out as ``'crop'``; its rescaling is :func:`width_scale`'s.
 
     Args:
         scalers: ``[L, K, *grid_src]``.
         grid: Target grid, one entry per block axis.
-        rule: ``'crop'`` or ``'mean'``.
+        rule: ``'crop'``, ``'mean'`` or ``'scaled'`` (laid out as crop).
 
     Returns:
         ``[L, K, *grid]`` scalers.
     """
-    if rule not in ('crop', 'mean'):
-        raise ValueError(f"width rule must be 'crop' or 'mean', got {rule!r}")
+    if rule not in ('crop', 'mean', 'scaled'):
+        raise ValueError(
+            f"width rule must be 'crop', 'mean' or 'scaled', got {rule!r}")
     out = scalers
     for axis, size in enumerate(grid, start=2):
         src = out.shape[axis]
         if size == src:
             continue
-        if size > src or rule == 'crop':
+        if size > src or rule != 'mean':
             index = torch.arange(size, device=out.device) % src
             out = out.index_select(axis, index)
         else:
@@ -152,6 +155,22 @@ def resample_grid(scalers: Tensor,
     return out.clone() if out is scalers else out
 
 
+def width_scale(n_src: int, n_tgt: int, block: int) -> float:
+    """Factor of the ``'scaled'`` width rule on a weight that reads
+    ``n_tgt`` input channels laid out from ``n_src`` in blocks of ``block``.
+
+    Wider (channels repeated): ``n_src / n_tgt``, which keeps the function
+    exactly for whole repeats. Narrower: the whole blocks left out are not
+    compensated (the auxiliary's blocks are not interchangeable), the
+    channels cropped inside the last block are: ``ceil(n_tgt / block) *
+    block / n_tgt``. Chosen on the quickstart auxiliary against plain
+    ``n_src / n_tgt`` and its square root (see ``docs/benchmarks.md``).
+    """
+    if n_tgt >= n_src:
+        return n_src / n_tgt
+    return math.ceil(n_tgt / block) * block / n_tgt
+
+
 def resample_scalers(scalers: Tensor,
                      num_layers: int,
                      grid: Sequence[int],
@@ -161,3 +180,44 @@ def resample_scalers(scalers: Tensor,
     For the source's own depth and grid this is the identity.
     """
     return resample_grid(resample_depth(scalers, num_layers), grid, rule)
+
+
+def resample_channels(weight: Tensor,
+                      width: int,
+                      block: int,
+                      rule: WidthRule = 'crop') -> Tensor:
+    """Resample the last (residual-width) axis of a reader of the residual
+    stream, e.g. a classifier head ``[C, D]``, to match the target's width.
+
+    The target's channels are laid out as :func:`resample_grid` lays out its
+    blocks: ``'crop'`` keeps the first blocks (repeating them cyclically when
+    wider), ``'mean'`` merges groups of blocks. Repeated channels share their
+    source column (divided by the repeat count) and a merged channel gets the
+    sum of its group's columns, so the output keeps its scale; ``'scaled'``
+    also scales cropped channels by :func:`width_scale`.
+
+    Args:
+        weight: ``[..., D]`` with ``D`` the source width.
+        width: Target width ``D'``.
+        block: Channels per template block along that axis.
+        rule: ``'crop'``, ``'mean'`` or ``'scaled'`` (laid out as crop).
+
+    Returns:
+        ``[..., D']``.
+    """
+    src = weight.shape[-1]
+    if width == src:
+        return weight.clone()
+    src_blocks, dst_blocks = math.ceil(src / block), math.ceil(width / block)
+    padded = torch.nn.functional.pad(weight, (0, src_blocks * block - src))
+    # [..., A, b] -> [1, 1, A, b*...] as the scalers' grid axis.
+    grouped = padded.reshape(-1, src_blocks, block).permute(1, 0, 2)
+    grouped = grouped.reshape(1, 1, src_blocks, -1)
+    out = resample_grid(grouped, (dst_blocks, grouped.shape[-1]), rule)
+    out = out.reshape(dst_blocks, -1, block).permute(1, 0, 2)
+    out = out.reshape(*weight.shape[:-1], dst_blocks * block)[..., :width]
+    if width > src or rule == 'scaled':
+        return out * width_scale(src, width, block)
+    if rule == 'mean':
+        return out * (src_blocks / dst_blocks)
+    return out

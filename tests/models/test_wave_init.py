@@ -5,6 +5,7 @@ from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from wave_helpers import tiny_classifier_cfg, tiny_runner_cfg, tiny_vit_cfg
 
+from wave_mm.kronecker import compose
 from wave_mm.models import WaveInit, WaveTarget
 from wave_mm.templates import (Scalers, TemplatesFileError, load_templates,
                                save_scalers)
@@ -193,3 +194,112 @@ def test_registered_with_and_without_default_scope():
     assert ROOT.get('WaveInit') is WaveInit
     assert WEIGHT_INITIALIZERS.get('WaveInit') is WaveInit
     assert MODELS.get('WaveTemplate') is not None
+
+
+def _head_templates(aux, tmp_path):
+    """A templates file that stores a 3-class head of the auxiliary."""
+    torch.manual_seed(1)
+    head = dict(
+        **{
+            'layers.head.weight': torch.randn(3, 64),
+            'layers.head.bias': torch.randn(3)
+        })
+    path = str(tmp_path / 'with_head.safetensors')
+    aux.export_templates(path, head=head)
+    return path, head
+
+
+@pytest.mark.parametrize('width,heads', [(64, 2), (32, 1), (96, 3)])
+def test_head_from_templates(aux, tmp_path, width, heads):
+    path, head = _head_templates(aux, tmp_path)
+    arch = dict(
+        embed_dims=width,
+        num_layers=3,
+        num_heads=heads,
+        feedforward_channels=4 * width)
+    model = MODELS.build(
+        tiny_classifier_cfg(
+            tiny_vit_cfg(arch),
+            init_cfg=dict(type='WaveInit', templates=path, head=True)))
+    model.init_weights()
+    weight = model.head.layers.head.weight
+    source = head['layers.head.weight']
+    if width == 64:
+        torch.testing.assert_close(weight, source)
+    elif width == 32:  # crop: the first template block of channels
+        torch.testing.assert_close(weight, source[:, :32])
+    else:  # 3 blocks of 32 from 2: cyclic, scaled to keep the logits
+        expected = torch.cat([source, source[:, :32]], 1) * (64 / 96)
+        torch.testing.assert_close(weight, expected)
+    torch.testing.assert_close(model.head.layers.head.bias,
+                               head['layers.head.bias'])
+
+
+def test_head_errors(aux, templates_file, tmp_path):
+    model = MODELS.build(
+        tiny_classifier_cfg(
+            tiny_vit_cfg(),
+            init_cfg=dict(
+                type='WaveInit', templates=templates_file, head=True)))
+    with pytest.raises(ValueError, match='stores no classifier head'):
+        model.init_weights()
+    path, _ = _head_templates(aux, tmp_path)
+    model = MODELS.build(
+        tiny_classifier_cfg(
+            tiny_vit_cfg(),
+            num_classes=5,
+            init_cfg=dict(type='WaveInit', templates=path, head=True)))
+    with pytest.raises(ValueError, match='does not fit the target head'):
+        model.init_weights()
+
+
+def test_scaled_rule_keeps_the_function_at_twice_the_width(aux, tmp_path):
+    """Width 128 from 64 (blocks of 32 repeated twice): with the 'scaled'
+    rule every reader divides by 2, so the wide classifier computes the
+    auxiliary classifier's logits."""
+    path, head = _head_templates(aux, tmp_path)
+    arch = dict(
+        embed_dims=128, num_layers=4, num_heads=4, feedforward_channels=512)
+    wide = MODELS.build(
+        tiny_classifier_cfg(
+            tiny_vit_cfg(arch),
+            init_cfg=dict(type='WaveInit', templates=path, head=True)))
+    wide.init_weights()
+    own = MODELS.build(
+        tiny_classifier_cfg(
+            tiny_vit_cfg(),
+            init_cfg=dict(type='WaveInit', templates=path, head=True)))
+    own.init_weights()
+    wide.eval(), own.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            wide(X, mode='tensor'), own(X, mode='tensor'), atol=1e-5, rtol=0)
+    crop = MODELS.build(
+        tiny_classifier_cfg(
+            tiny_vit_cfg(arch),
+            init_cfg=dict(
+                type='WaveInit', templates=path, head=True,
+                width_rule='crop')))
+    crop.init_weights()
+    crop.eval()
+    with torch.no_grad():
+        assert not torch.allclose(
+            crop(X, mode='tensor'), own(X, mode='tensor'), atol=1e-3)
+
+
+def test_depth_rules(templates_file):
+    """'first': a shallower target is the auxiliary's first layers;
+    'interp': its layers sit at evenly spread relative depths."""
+    aux = load_templates(templates_file)
+    arch = dict(
+        embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=256)
+    for rule, layers in (('first', [0, 1]), ('interp', [0, 3])):
+        vit = MODELS.build(tiny_vit_cfg(arch))
+        state = WaveTarget(vit, aux, depth_rule=rule).state_dict_for_vit()
+        for i, src in enumerate(layers):
+            expected = compose(aux.scalers['fc1'][src:src + 1],
+                               aux.templates['fc1'], (256, 64))[0]
+            torch.testing.assert_close(
+                state[f'layers.{i}.ffn.layers.0.0.weight'], expected)
+    with pytest.raises(ValueError, match="depth rule must be 'first'"):
+        WaveTarget(MODELS.build(tiny_vit_cfg(arch)), aux, depth_rule='x')

@@ -77,3 +77,25 @@ def test_larger_target_rejected(ancestry):
     deeper = dict(TINY_AUX['arch'], num_layers=6)
     with pytest.raises(ValueError, match='4 layers, the target 6'):
         _selected(path, deeper)
+
+
+def test_head_selected_on_request(ancestry, tmp_path):
+    source = torch.load(ancestry[0], weights_only=True)['state_dict']
+    # The stock head starts at zero: give it values to select from.
+    source['head.layers.head.weight'] = torch.randn(3, 64)
+    source['head.layers.head.bias'] = torch.randn(3)
+    path = str(tmp_path / 'with_head.pth')
+    torch.save({'state_dict': source}, path)
+    arch = dict(
+        embed_dims=32, num_layers=2, num_heads=1, feedforward_channels=128)
+    init = dict(type='WeightSelectionInit', checkpoint=path, head=True)
+    model = MODELS.build(
+        tiny_classifier_cfg(tiny_vit_cfg(arch), init_cfg=init))
+    model.init_weights()
+    torch.testing.assert_close(model.head.layers.head.weight,
+                               source['head.layers.head.weight'][:, ::2])
+    torch.testing.assert_close(model.head.layers.head.bias,
+                               source['head.layers.head.bias'])
+    backbone_only = MODELS.build(tiny_vit_cfg(arch, init_cfg=init))
+    with pytest.raises(ValueError, match='placed on a classifier'):
+        backbone_only.init_weights()

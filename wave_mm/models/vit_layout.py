@@ -9,7 +9,7 @@ a stock ViT, so one layout serves the ``WaveTemplate`` backbone (stage 1),
 """
 import math
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from mmpretrain.models.backbones import VisionTransformer
@@ -106,6 +106,16 @@ class ViTArch:
         """Plain-JSON form, used in templates and scalers files."""
         return dict(
             self.__dict__, patch_resolution=list(self.patch_resolution))
+
+
+def input_width(name: str, arch: Mapping[str, object]) -> Optional[int]:
+    """Input features of a matrix type in a ViT of ``arch`` (a
+    :meth:`ViTArch.as_dict`), ``None`` for types that read no features."""
+    if name == 'fc2':
+        return int(arch['feedforward_channels'])
+    if name in GROUPS['attn'] or name == 'fc1':
+        return int(arch['embed_dims'])
+    return None
 
 
 def default_specs(arch: ViTArch, types: Iterable[str], template_width: int,

@@ -12,10 +12,12 @@ import torch
 from mmpretrain.models.backbones import VisionTransformer
 from torch import Tensor, nn
 
-from wave_mm.kronecker import WidthRule, grid_shape, resample_scalers
+from wave_mm.kronecker import (DepthRule, WidthRule, grid_shape,
+                               resample_channels, resample_scalers,
+                               width_scale)
 from wave_mm.templates import Scalers, Templates, TemplatesFileError
 from .template_bank import TemplateBank
-from .vit_layout import ViTLayout
+from .vit_layout import ViTLayout, input_width
 
 # Arch keys a scalers file must agree on with its target.
 _ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'feedforward_channels',
@@ -30,10 +32,16 @@ class WaveTarget(nn.Module):
         templates: Contents of a templates file.
         scalers: Fitted scalers for this arch; ``None`` derives them from the
             auxiliary's scalers by the data-free rule of
-            :func:`wave_mm.kronecker.resample_scalers` (linear interpolation
-            over relative depth, then ``width_rule`` on the block grid; the
-            identity for the auxiliary's own arch).
-        width_rule: ``'crop'`` (top-left blocks) or ``'mean'``.
+            :func:`wave_mm.kronecker.resample_scalers` (``depth_rule``, then
+            ``width_rule`` on the block grid; the identity for the
+            auxiliary's own arch).
+        width_rule: ``'scaled'`` (default: the ``'crop'`` layout, then the
+            weights that read repeated or cropped features rescaled by
+            :func:`wave_mm.kronecker.width_scale`), ``'crop'`` (top-left
+            blocks) or ``'mean'``.
+        depth_rule: ``'first'`` (default: a shallower target takes the
+            auxiliary's first ``L'`` layers, a deeper one interpolates) or
+            ``'interp'`` (interpolation over relative depth for all).
         source: Name of the templates file, for error messages.
         scalers_source: Name of the scalers file, for error messages.
     """
@@ -42,8 +50,9 @@ class WaveTarget(nn.Module):
                  vit: VisionTransformer,
                  templates: Templates,
                  scalers: Optional[Scalers] = None,
-                 width_rule: WidthRule = 'crop',
+                 width_rule: WidthRule = 'scaled',
                  source: str = 'templates',
+                 depth_rule: DepthRule = 'first',
                  scalers_source: str = 'scalers') -> None:
         super().__init__()
         self.layout = ViTLayout(vit, templates.groups)
@@ -57,13 +66,8 @@ class WaveTarget(nn.Module):
         self.bank = TemplateBank(specs, shapes, depths)
         self.templates_hash = templates.content_hash
         if scalers is None:
-            values = {
-                t:
-                resample_scalers(templates.scalers[t], depths[t],
-                                 grid_shape(shapes[t], specs[t].block),
-                                 width_rule)
-                for t in types
-            }
+            values = self._data_free(templates, shapes, depths, width_rule,
+                                     depth_rule)
         else:
             self._check_scalers(scalers)
             values = scalers.scalers
@@ -72,7 +76,38 @@ class WaveTarget(nn.Module):
         # The auxiliary's own non-templated tensors reproduce it exactly.
         same_arch = all(
             templates.arch.get(k) == v for k, v in arch.as_dict().items())
-        self.extras = dict(templates.extras) if same_arch else {}
+        self.extras = {
+            k: v
+            for k, v in templates.extras.items()
+            if same_arch and not k.startswith('head.')
+        }
+        self.width_rule = width_rule
+        self._head = {
+            k[len('head.'):]: v
+            for k, v in templates.extras.items() if k.startswith('head.')
+        }
+        self._head_block = specs['q'].block[-1] if 'q' in specs else None
+
+    def _data_free(self, templates: Templates, shapes: Dict[str, tuple],
+                   depths: Dict[str, int], width_rule: WidthRule,
+                   depth_rule: DepthRule) -> Dict[str, Tensor]:
+        if depth_rule not in ('first', 'interp'):
+            raise ValueError(f"depth rule must be 'first' or 'interp', got "
+                             f'{depth_rule!r}')
+        values = {}
+        for t, shape in shapes.items():
+            source = templates.scalers[t]
+            if depth_rule == 'first' and depths[t] < source.shape[0]:
+                source = source[:depths[t]]
+            value = resample_scalers(
+                source, depths[t], grid_shape(shape, templates.specs[t].block),
+                width_rule)
+            src_in = input_width(t, templates.arch)
+            if width_rule == 'scaled' and src_in:
+                block = templates.specs[t].block[1]
+                value = value * width_scale(src_in, shape[1], block)
+            values[t] = value
+        return values
 
     def _check_fits(self, templates: Templates) -> None:
         arch, src = self.layout.arch, self.source
@@ -132,6 +167,22 @@ class WaveTarget(nn.Module):
         for name, value in state.items():
             if name in params and params[name].shape == value.shape:
                 params[name].copy_(value)
+        return state
+
+    def head_state(self) -> Dict[str, Tensor]:
+        """The auxiliary's classifier head for this target's width.
+
+        Weights reading the residual stream (``[C, D]``) follow the width
+        rule's channel layout (:func:`wave_mm.kronecker.resample_channels`);
+        biases are copied. Empty if the templates file stores no head.
+        """
+        width = self.layout.arch.embed_dims
+        state = {}
+        for name, value in self._head.items():
+            if value.ndim == 2 and self._head_block:
+                value = resample_channels(value, width, self._head_block,
+                                          self.width_rule)
+            state[name] = value.clone()
         return state
 
     def scalers_data(self) -> Scalers:

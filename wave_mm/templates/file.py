@@ -55,7 +55,9 @@ class Templates:
         templates: ``{type: [N_t, *block]}``.
         scalers: The auxiliary's scalers, ``{type: [L_t, N_t, *grid]}``.
         extras: The auxiliary's non-templated backbone tensors by state-dict
-            name, so its own arch is reproduced exactly.
+            name, so its own arch is reproduced exactly; its classifier
+            head, if exported, under ``head.`` (e.g.
+            ``head.layers.head.weight``).
         arch: The auxiliary's :class:`~wave_mm.models.ViTArch` as a dict.
         groups: Templated parameter groups.
         ancestry: Free text naming the ancestry model(s) distilled.

@@ -19,6 +19,8 @@ param_scheduler = [
         convert_to_iter_based=True)
 ]
 
+# On the whole classifier: the target keeps the ancestry's 10 classes, so
+# its head starts from the auxiliary's too (head=True).
 model = dict(
     type='ImageClassifier',
     backbone=dict(
@@ -26,14 +28,14 @@ model = dict(
         arch={{_base_.vit.arch}},
         img_size=28,
         patch_size=7,
-        in_channels=1,
-        init_cfg=dict(type='WaveInit', templates=templates)),
+        in_channels=1),
     neck=None,
     head=dict(
         type='VisionTransformerClsHead',
         num_classes=10,
         in_channels={{_base_.vit.arch.embed_dims}},
-        loss=dict(type='CrossEntropyLoss')))
+        loss=dict(type='CrossEntropyLoss')),
+    init_cfg=dict(type='WaveInit', templates=templates, head=True))
 
 custom_hooks = [
     dict(

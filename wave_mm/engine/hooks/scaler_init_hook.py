@@ -109,7 +109,8 @@ class ScalerInitHook(Hook):
         model = self._model(runner)
         init = find_wave_init(model)
         target = build_target(model, init['templates'], init.get('scalers'),
-                              init.get('width_rule', 'crop'))
+                              init.get('width_rule', 'scaled'),
+                              init.get('depth_rule', 'first'))
         device = next(model.parameters()).device
         target.to(device)
         start = time.time()

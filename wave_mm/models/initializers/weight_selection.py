@@ -5,7 +5,8 @@ ViT's weights.
 Rule: layers ``0..L'-1``; along every dimension that shrinks, indices
 ``0, s, 2s, ...`` when the size divides, else ``round(linspace(0, n-1, n'))``;
 q, k and v are selected separately; the position embedding keeps all tokens
-(mmpretrain resizes them to the target grid); the head is dropped.
+(mmpretrain resizes them to the target grid); the head is dropped, unless
+``head=True`` selects it too (for a target that keeps the ancestry's classes).
 """
 from typing import Dict
 
@@ -16,7 +17,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmpretrain.registry import WEIGHT_INITIALIZERS
 from torch import Tensor, nn
 
-from .wave_init import find_vit, mark_initialised
+from .wave_init import find_vit, load_head, mark_initialised
 
 
 def select_indices(n: int, n_new: int) -> Tensor:
@@ -78,14 +79,17 @@ class WeightSelectionInit(BaseInit):
         checkpoint: Local checkpoint of the larger (ancestry) ViT.
         prefix: Key prefix of its backbone (``'backbone.'`` for
             mmpretrain classifier checkpoints, ``''`` for bare backbones).
+        head: Also select the classifier head (``head.*`` of the
+            checkpoint); needs the initializer on the whole classifier.
     """
 
     def __init__(self,
                  checkpoint: str,
                  prefix: str = 'backbone.',
+                 head: bool = False,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        self.checkpoint, self.prefix = checkpoint, prefix
+        self.checkpoint, self.prefix, self.head = checkpoint, prefix, head
 
     def __call__(self, module: nn.Module) -> None:
         vit = find_vit(module)
@@ -104,12 +108,25 @@ class WeightSelectionInit(BaseInit):
         selected = select_state(source, own)
         # Resizes pos_embed tokens like a Pretrained load would.
         vit.load_state_dict(selected, strict=True)
+        if self.head:
+            target_head = getattr(module, 'head', None)
+            if target_head is None:
+                raise ValueError('WeightSelectionInit(head=True) must be '
+                                 'placed on a classifier with a head')
+            source_head = {
+                k[len('head.'):]: v
+                for k, v in state.items() if k.startswith('head.')
+            }
+            load_head(module,
+                      select_state(source_head, target_head.state_dict()),
+                      self.checkpoint)
         mark_initialised(
             self, module, vit, f'WeightSelectionInit: {len(selected)} '
             f'tensors from {self.checkpoint}')
 
     def _get_init_info(self) -> str:
-        return f'{self.__class__.__name__}: checkpoint={self.checkpoint}'
+        return (f'{self.__class__.__name__}: checkpoint={self.checkpoint}, '
+                f'head={self.head}')
 
 
 MMENGINE_INITIALIZERS.register_module(
