@@ -24,7 +24,8 @@ def build_teacher(cfg: dict) -> nn.Module:
         cfg: ``model`` (a model config dict) or ``config`` (a config file
             whose ``model`` is the teacher), and ``checkpoint`` (local path;
             or a work dir with a ``last_checkpoint``; ``None`` keeps random
-            weights, for benchmarks only).
+            weights, for benchmarks only). ``shard=True`` is read by
+            :class:`DistillImageClassifier`.
 
     Raises:
         FileNotFoundError: The checkpoint does not exist.
@@ -47,6 +48,23 @@ def build_teacher(cfg: dict) -> nn.Module:
         load_teacher_checkpoint(teacher, path)
     teacher.requires_grad_(False)
     return teacher.eval()
+
+
+def shard_teacher(teacher: nn.Module, device: torch.device) -> None:
+    """Shard each transformer layer of a frozen teacher over the ranks.
+
+    Every layer becomes an FSDP unit (full sharding): its weights are
+    gathered only while it runs. Embeddings, final norm and head stay
+    replicated; they are a small part of a ViT.
+    """
+    from torch.distributed.fsdp import FullyShardedDataParallel
+    layers = getattr(getattr(teacher, 'backbone', None), 'layers', None)
+    if not isinstance(layers, nn.ModuleList):
+        raise TypeError('teacher sharding needs a backbone with a `layers` '
+                        f'ModuleList, got {type(teacher.backbone).__name__}')
+    teacher.to(device)
+    for i, layer in enumerate(layers):
+        layers[i] = FullyShardedDataParallel(layer, device_id=device)
 
 
 def load_teacher_checkpoint(teacher: nn.Module, path: str) -> None:
@@ -91,7 +109,10 @@ class DistillImageClassifier(ImageClassifier):
     data preprocessor normalises differently, its input is re-normalised.
 
     Args:
-        teacher: See :func:`build_teacher`.
+        teacher: See :func:`build_teacher`; with ``shard=True`` and a
+            distributed run on GPUs, the teacher's layers are sharded over
+            the ranks (:func:`shard_teacher`) at the first step, for large
+            ancestries trained with MMEngine's ``FSDPStrategy``.
         **kwargs: ``ImageClassifier`` arguments; ``head`` must accept
             ``teacher_logits``/``teacher_feats`` in ``loss`` (e.g.
             ``KroneckerDistillHead``).
@@ -110,6 +131,7 @@ class DistillImageClassifier(ImageClassifier):
             raise ValueError(f'teacher has {theirs} classes, the student '
                              f'{ours}: they must predict the same classes')
         object.__setattr__(self, 'teacher', teacher_model)
+        self._shard = bool(teacher.get('shard', False))
         self._renorm = self._renormalisation(teacher_model)
 
     def _renormalisation(self, teacher: nn.Module) -> Optional[Tuple]:
@@ -139,6 +161,10 @@ class DistillImageClassifier(ImageClassifier):
                         inputs: Tensor,
                         with_feats: bool = False) -> Tuple[Tensor, ...]:
         """Teacher logits (and pre-logits) for student-normalised inputs."""
+        if (self._shard and inputs.is_cuda
+                and torch.distributed.is_initialized()):
+            shard_teacher(self.teacher, inputs.device)
+            self._shard = False
         if self._renorm is not None:
             mean_s, std_s, mean_t, std_t = self._renorm
             inputs = (inputs * std_s + mean_s - mean_t) / std_t
