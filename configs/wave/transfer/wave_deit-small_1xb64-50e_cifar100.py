@@ -5,6 +5,5 @@ model = dict(head=dict(num_classes=100))
 data_preprocessor = dict(num_classes=100)
 train_dataloader = dict(
     dataset=dict(type='CIFAR100', data_root='data/cifar100'))
-val_dataloader = dict(
-    dataset=dict(type='CIFAR100', data_root='data/cifar100'))
+val_dataloader = dict(dataset=dict(type='CIFAR100', data_root='data/cifar100'))
 test_dataloader = val_dataloader

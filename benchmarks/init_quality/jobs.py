@@ -1,0 +1,129 @@
+"""Run benchmark jobs with MMEngine's Runner, several at a time.
+
+Each job (see :mod:`grid`) runs in a worker process: its config is loaded,
+the overrides merged, and a ``Runner`` trains it (``kind='train'``) or
+initialises the model and evaluates it untrained (``kind='init'``). The
+result goes to ``<work_dir>/<name>/result.json``; a job whose result exists
+is not run again, so an interrupted benchmark resumes where it stopped.
+"""
+import json
+import os
+import os.path as osp
+import sys
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from typing import Callable, Dict, List, Optional
+
+from grid import ROOT
+
+
+def result_path(work_dir: str, name: str) -> str:
+    return osp.join(work_dir, name, 'result.json')
+
+
+def _accuracy(runner) -> float:
+    return float(runner.message_hub.get_scalar('val/accuracy/top1').current())
+
+
+def run_job(job: Dict[str, object], work_dir: str) -> Dict[str, object]:
+    """Run one job in this process; returns (and stores) its result."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    sys.path.insert(0, ROOT)
+    import wave_mm  # noqa: F401
+    torch.set_num_threads(1)
+    out_dir = osp.join(work_dir, job['name'])
+    cfg = Config.fromfile(job['config'])
+    cfg.merge_from_dict(job['options'])
+    cfg.work_dir = out_dir
+    if job['kind'] == 'distill':
+        # Kept: later jobs read these checkpoints.
+        cfg.default_hooks.checkpoint = dict(
+            type='CheckpointHook', interval=cfg.train_cfg.max_epochs)
+    start = time.time()
+    runner = Runner.from_cfg(cfg)
+    result: Dict[str, object] = dict(name=job['name'], **job['meta'])
+    if job['kind'] == 'init':
+        runner.model.init_weights()
+        metrics = runner.val()
+        result['accuracy'] = float(metrics['accuracy/top1'])
+    else:
+        runner.train()
+        result['accuracy'] = _accuracy(runner)
+        fit = osp.join(out_dir, 'scaler_init.json')
+        if osp.isfile(fit):
+            with open(fit) as f:
+                result['fit'] = json.load(f)
+    result['seconds'] = round(time.time() - start, 2)
+    result['params'] = sum(p.numel() for p in runner.model.parameters())
+    with open(result_path(work_dir, job['name']), 'w') as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def _safe_run(job: Dict[str, object], work_dir: str) -> Dict[str, object]:
+    try:
+        return run_job(job, work_dir)
+    except Exception:  # reported, and the jobs after it are skipped
+        return dict(name=job['name'], error=traceback.format_exc()[-3000:])
+
+
+def run_all(jobs: Dict[str, Dict[str, object]],
+            work_dir: str,
+            workers: int,
+            deadline: Optional[float] = None,
+            log: Callable[[str], None] = print) -> Dict[str, Dict]:
+    """Run every job once its ``after`` jobs are done, ``workers`` at a time.
+
+    No job starts after ``deadline`` (a ``time.time()``); the ones left are
+    run by the next call. Returns the results by job name (errors as
+    ``{'error': ...}``).
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    results: Dict[str, Dict] = {}
+    for name in jobs:
+        path = result_path(work_dir, name)
+        if osp.isfile(path):
+            with open(path) as f:
+                results[name] = json.load(f)
+    pending = [n for n in jobs if n not in results]
+    log(f'{len(results)} results reused, {len(pending)} jobs to run')
+    ctx = get_context('spawn')
+    running: Dict[object, str] = {}
+    start = time.time()
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        while pending or running:
+            if deadline and time.time() > deadline and pending:
+                log(f'deadline: {len(pending)} jobs left for the next run')
+                pending = []
+            for name in list(pending):
+                deps = jobs[name]['after']
+                if any('error' in results.get(d, {}) for d in deps):
+                    results[name] = dict(name=name, error=f'needs {deps}')
+                    pending.remove(name)
+                elif all(d in results
+                         for d in deps) and (len(running) < workers):
+                    running[pool.submit(_safe_run, jobs[name],
+                                        work_dir)] = name
+                    pending.remove(name)
+            if not running:
+                continue
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                results[name] = future.result()
+                status = ('FAILED\n' +
+                          results[name]['error'] if 'error' in results[name]
+                          else f'{results[name]["accuracy"]:.2f}%')
+                log(f'[{time.time() - start:6.0f}s] {name}: {status}')
+    return results
+
+
+def first_error(results: Dict[str, Dict]) -> Optional[str]:
+    errors: List[str] = [
+        f'{n}: {r["error"]}' for n, r in results.items() if 'error' in r
+    ]
+    return errors[0] if errors else None

@@ -1,0 +1,252 @@
+"""The job list of one benchmark mode: ancestry, auxiliaries, the grid,
+the transfer runs and the ablations (see :mod:`grid` for the vocabulary)."""
+import os.path as osp
+from typing import Dict, List
+
+from grid import (Mode, Size, applicable, data_options, job, size_options,
+                  wave_init_options)
+
+#: Ablation auxiliaries: name -> WaveTemplate overrides.
+ABLATION_AUXES: Dict[str, Dict[str, object]] = {
+    'aux_k4': {
+        'model.backbone.num_templates': 4
+    },
+    'aux_k16': {
+        'model.backbone.num_templates': 16
+    },
+    'aux_w32': {
+        'model.backbone.template_width': 32
+    },
+    'aux_novec': {
+        'model.backbone.templated': ['attn', 'ffn']
+    },
+}
+
+
+def teacher_options(mode: Mode, work: str) -> Dict[str, object]:
+    anc = mode.ancestry
+    return {
+        'model.teacher.model.backbone.arch.num_layers': anc.layers,
+        'model.teacher.model.backbone.arch.embed_dims': anc.width,
+        'model.teacher.model.backbone.arch.num_heads': anc.heads,
+        'model.teacher.model.backbone.arch.feedforward_channels':
+        4 * anc.width,
+        'model.teacher.model.head.in_channels': anc.width,
+        'model.teacher.checkpoint': osp.join(work, 'ancestry'),
+    }
+
+
+def templates_of(work: str, aux: str) -> str:
+    return osp.join(work, aux, 'templates.safetensors')
+
+
+def ancestry_checkpoint(mode: Mode, work: str) -> str:
+    return osp.join(work, 'ancestry', f'epoch_{mode.ancestry_epochs}.pth')
+
+
+def method_options(method: str, mode: Mode, work: str,
+                   fit_iters: int) -> Dict[str, object]:
+    """Overrides that point a method's config at this benchmark's files."""
+    if method == 'kd':
+        return teacher_options(mode, work)
+    if method == 'ws':
+        return {'model.init_cfg.2.checkpoint': ancestry_checkpoint(mode, work)}
+    if method == 'tleg':
+        return {'model.init_cfg.2.templates': templates_of(work, 'aux_tleg')}
+    if method in ('wave', 'wave_df'):
+        return wave_init_options(
+            templates_of(work, 'aux_wave'),
+            fit_iters if method == 'wave' else 0)
+    return {}
+
+
+DEPENDS = {
+    'kd': ['ancestry'],
+    'ws': ['ancestry'],
+    'tleg': ['aux_tleg'],
+    'wave': ['aux_wave'],
+    'wave_df': ['aux_wave'],
+}
+
+
+def _cost(size: Size, epochs: int, method: str) -> float:
+    """Rough relative cost, to start the longest jobs first."""
+    teacher = 1.5 if method == 'kd' else 1.0
+    return max(epochs, 0.2) * size.layers * size.width**2 * teacher
+
+
+def auxiliary_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
+    anc = mode.ancestry
+    base = {
+        **data_options(mode, mode.ancestry_epochs, mode.ancestry_subset, 0),
+        **size_options(anc)
+    }
+    aux = {
+        **base,
+        **teacher_options(mode, work), 'model.backbone.template_width':
+        mode.template_width,
+        'model.backbone.num_templates': mode.num_templates
+    }
+    jobs = [
+        job('ancestry', 'ancestry_vit_fmnist.py', base, kind='distill'),
+        job('aux_wave',
+            'distill_fmnist.py',
+            aux,
+            kind='distill',
+            after=['ancestry']),
+        job('aux_tleg',
+            'distill_tleg_fmnist.py', {
+                k: v
+                for k, v in aux.items() if 'template' not in k
+            },
+            kind='distill',
+            after=['ancestry']),
+    ]
+    if mode.ablations:
+        for name, extra in ABLATION_AUXES.items():
+            jobs.append(
+                job(name,
+                    'distill_fmnist.py', {
+                        **aux,
+                        **extra
+                    },
+                    kind='distill',
+                    after=['ancestry']))
+    return jobs
+
+
+def grid_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
+    """Every applicable (method, size, budget, seed), plus the untrained
+    evaluations of the initializers (budget 0)."""
+    jobs = []
+    for size in mode.sizes:
+        for seed in mode.seeds:
+            for method in ('ws', 'tleg', 'mimetic', 'wave_df'):
+                if not applicable(method, size, mode.ancestry):
+                    continue
+                opts = {
+                    **data_options(mode, 1, mode.train_subset, seed),
+                    **size_options(size),
+                    **method_options(method, mode, work, mode.fit_iters)
+                }
+                jobs.append(
+                    job(f'init_{method}_{size.name}_s{seed}',
+                        'wave' if method == 'wave_df' else method,
+                        opts,
+                        kind='init',
+                        after=DEPENDS.get(method, []),
+                        method=method,
+                        size=size.name,
+                        budget=0,
+                        seed=seed))
+            for method in ('scratch', 'kd', 'ws', 'tleg', 'mimetic', 'wave'):
+                if not applicable(method, size, mode.ancestry):
+                    continue
+                for epochs in mode.budgets:
+                    opts = {
+                        **data_options(mode, epochs, mode.train_subset, seed),
+                        **size_options(size),
+                        **method_options(method, mode, work, mode.fit_iters)
+                    }
+                    jobs.append(
+                        job(f'{method}_{size.name}_{epochs}ep_s{seed}',
+                            method,
+                            opts,
+                            after=DEPENDS.get(method, []),
+                            method=method,
+                            size=size.name,
+                            budget=epochs,
+                            seed=seed,
+                            cost=_cost(size, epochs, method)))
+    return jobs
+
+
+def transfer_jobs(mode: Mode, work: str,
+                  roots: Dict[str, str]) -> List[Dict[str, object]]:
+    """Fashion-MNIST templates and ancestry -> MNIST / digits targets with
+    a new head (WS and WAVE both drop the ancestry's head)."""
+    jobs = []
+    for dataset in mode.transfer:
+        for size in mode.transfer_sizes:
+            for seed in mode.seeds:
+                for method in ('scratch', 'ws', 'wave'):
+                    if not applicable(method, size, mode.ancestry):
+                        continue
+                    opts = data_options(mode, mode.transfer_epochs, None, seed,
+                                        roots[dataset], 'MNIST')
+                    opts.update({
+                        'val_dataloader.dataset.indices':
+                        None,
+                        **size_options(size),
+                        **method_options(method, mode, work, mode.fit_iters)
+                    })
+                    if method == 'ws':
+                        opts['model.init_cfg.2.head'] = False
+                    if method == 'wave':
+                        opts['model.init_cfg']['head'] = False
+                    jobs.append(
+                        job(f'transfer_{dataset}_{method}_{size.name}_s{seed}',
+                            method,
+                            opts,
+                            after=DEPENDS.get(method, []),
+                            method=method,
+                            size=size.name,
+                            dataset=dataset,
+                            budget=mode.transfer_epochs,
+                            seed=seed,
+                            cost=_cost(size, 1, method)))
+    return jobs
+
+
+def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
+    """One-epoch WAVE runs (and their untrained data-free init) varying one
+    choice at a time from the defaults."""
+    fit = mode.fit_iters
+    # name: (auxiliary, width rule, depth rule, scaler-fitting iterations)
+    variants = {
+        'default': ('aux_wave', 'scaled', 'first', fit),
+        'k4': ('aux_k4', 'scaled', 'first', fit),
+        'k16': ('aux_k16', 'scaled', 'first', fit),
+        'block32': ('aux_w32', 'scaled', 'first', fit),
+        'no_vectors': ('aux_novec', 'scaled', 'first', fit),
+        'crop_interp': ('aux_wave', 'crop', 'interp', fit),
+        'crop_first': ('aux_wave', 'crop', 'first', fit),
+        'scaled_interp': ('aux_wave', 'scaled', 'interp', fit),
+        'mean_first': ('aux_wave', 'mean', 'first', fit),
+        'fit0': ('aux_wave', 'scaled', 'first', 0),
+        'fit20': ('aux_wave', 'scaled', 'first', 20),
+        'fit200': ('aux_wave', 'scaled', 'first', 200),
+    }
+    jobs = []
+    for variant, (aux, rule, depth, iters) in variants.items():
+        for size in mode.ablation_sizes:
+            for seed in mode.seeds:
+                base = {
+                    **data_options(mode, 1, mode.train_subset, seed),
+                    **size_options(size)
+                }
+                meta = dict(variant=variant, size=size.name, seed=seed)
+                jobs.append(
+                    job(f'abl_{variant}_{size.name}_s{seed}',
+                        'wave', {
+                            **base,
+                            **wave_init_options(
+                                templates_of(work, aux), iters, rule, depth)
+                        },
+                        after=[aux],
+                        budget=1,
+                        cost=_cost(size, 1, 'wave'),
+                        **meta))
+                if iters == mode.fit_iters or variant == 'default':
+                    jobs.append(
+                        job(f'abl_init_{variant}_{size.name}_s{seed}',
+                            'wave', {
+                                **base,
+                                **wave_init_options(
+                                    templates_of(work, aux), 0, rule, depth)
+                            },
+                            kind='init',
+                            after=[aux],
+                            budget=0,
+                            **meta))
+    return jobs

@@ -1,0 +1,21 @@
+# Control of the init benchmark ("KD control"): the stock ViT from
+# mmpretrain's default init, as vit_scratch_fmnist.py, trained for the same
+# epochs with distillation from the ancestry (CE + soft KL).
+_base_ = ['./vit_scratch_fmnist.py']
+
+# A checkpoint file, or the ancestry's work dir (its last checkpoint).
+teacher_checkpoint = 'work_dirs/ancestry_vit_fmnist'
+
+model = dict(
+    type='DistillImageClassifier',
+    head=dict(type='KroneckerDistillHead', alpha=1.0, tau=1.0),
+    teacher=dict(
+        model=dict(
+            type='ImageClassifier',
+            backbone={{_base_.vit}},
+            neck=None,
+            head=dict(
+                type='VisionTransformerClsHead',
+                num_classes=10,
+                in_channels={{_base_.vit.arch.embed_dims}})),
+        checkpoint=teacher_checkpoint))
