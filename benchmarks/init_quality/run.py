@@ -82,8 +82,10 @@ def main() -> None:
         jobs += plan.transfer_jobs(mode, work, roots)
     if 'ablations' in args.only and mode.ablations:
         jobs += plan.ablation_jobs(mode, work)
-    # Dependencies first, then the longest jobs, for a short tail.
-    jobs.sort(key=lambda j: (bool(j['after']), -j['meta'].get('cost', 0)))
+    # The ancestry and auxiliaries (the critical path) first, then the
+    # longest jobs, for a short tail.
+    jobs.sort(
+        key=lambda j: (j['kind'] != 'distill', -j['meta'].get('cost', 0)))
     by_name = {j['name']: j for j in jobs}
     if len(by_name) != len(jobs):
         raise SystemExit('duplicate job names in the plan')

@@ -82,10 +82,7 @@ class WaveTarget(nn.Module):
             if same_arch and not k.startswith('head.')
         }
         self.width_rule = width_rule
-        self._head = {
-            k[len('head.'):]: v
-            for k, v in templates.extras.items() if k.startswith('head.')
-        }
+        self._head = templates.head()
         self._head_block = specs['q'].block[-1] if 'q' in specs else None
 
     def _data_free(self, templates: Templates, shapes: Dict[str, tuple],

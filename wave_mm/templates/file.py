@@ -72,6 +72,14 @@ class Templates:
     ancestry: str = ''
     content_hash: str = ''
 
+    def head(self) -> Dict[str, Tensor]:
+        """The auxiliary's classifier head (``head.*`` extras), by its own
+        state-dict names; empty if none was exported."""
+        return {
+            k[len('head.'):]: v
+            for k, v in self.extras.items() if k.startswith('head.')
+        }
+
 
 @dataclass
 class Scalers:

@@ -14,6 +14,14 @@ vit = dict(
     img_size=28,
     patch_size=7,
     in_channels=1)
+# The ancestry classifier: trained by ancestry_vit_fmnist.py, the teacher of
+# distill_fmnist.py and of the KD control.
+ancestry = dict(
+    type='ImageClassifier',
+    backbone=vit,
+    neck=None,
+    head=dict(
+        type='VisionTransformerClsHead', num_classes=10, in_channels=128))
 train_subset = 20000
 epochs = 3
 

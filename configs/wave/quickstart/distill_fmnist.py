@@ -25,15 +25,6 @@ model = dict(
         alpha=1.0,
         tau=1.0,
         loss=dict(type='CrossEntropyLoss')),
-    teacher=dict(
-        model=dict(
-            type='ImageClassifier',
-            backbone={{_base_.vit}},
-            neck=None,
-            head=dict(
-                type='VisionTransformerClsHead',
-                num_classes=10,
-                in_channels=128)),
-        checkpoint=teacher_checkpoint))
+    teacher=dict(model={{_base_.ancestry}}, checkpoint=teacher_checkpoint))
 
 custom_hooks = [dict(type='TemplateExportHook')]

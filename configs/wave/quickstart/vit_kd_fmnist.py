@@ -9,13 +9,4 @@ teacher_checkpoint = 'work_dirs/ancestry_vit_fmnist'
 model = dict(
     type='DistillImageClassifier',
     head=dict(type='KroneckerDistillHead', alpha=1.0, tau=1.0),
-    teacher=dict(
-        model=dict(
-            type='ImageClassifier',
-            backbone={{_base_.vit}},
-            neck=None,
-            head=dict(
-                type='VisionTransformerClsHead',
-                num_classes=10,
-                in_channels={{_base_.vit.arch.embed_dims}})),
-        checkpoint=teacher_checkpoint))
+    teacher=dict(model={{_base_.ancestry}}, checkpoint=teacher_checkpoint))

@@ -125,12 +125,7 @@ class TLEGInit(BaseInit):
         with torch.no_grad():
             vit.load_state_dict(state, strict=True)
             if self.head:
-                load_head(
-                    module, {
-                        k[len('head.'):]: v
-                        for k, v in templates.extras.items()
-                        if k.startswith('head.')
-                    }, self.templates)
+                load_head(module, templates.head(), self.templates)
         mark_initialised(
             self, module, vit, f'TLEGInit: {len(state)} tensors of '
             f'{type(vit).__name__} ({vit.num_layers} layers) from '
