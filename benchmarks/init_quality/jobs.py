@@ -57,6 +57,9 @@ def run_job(job: Dict[str, object], work_dir: str) -> Dict[str, object]:
         if osp.isfile(fit):
             with open(fit) as f:
                 result['fit'] = json.load(f)
+            # Relative to the work dir: results travel between machines.
+            result['fit']['scalers_file'] = osp.relpath(
+                result['fit'].get('scalers_file', ''), work_dir)
     result['seconds'] = round(time.time() - start, 2)
     result['params'] = sum(p.numel() for p in runner.model.parameters())
     with open(result_path(work_dir, job['name']), 'w') as f:
