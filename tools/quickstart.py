@@ -75,6 +75,13 @@ def last_accuracy(work_dir: str) -> float:
     return float(acc)
 
 
+def has_head(templates: str) -> bool:
+    """Whether a templates file stores the auxiliary's head (files written
+    before heads were exported do not; the targets need it)."""
+    from wave_mm.templates import load_templates
+    return bool(load_templates(templates).head())
+
+
 def num_params(layers: int, width: int, heads: int) -> int:
     from mmpretrain.models.backbones import VisionTransformer
     vit = VisionTransformer(
@@ -142,7 +149,7 @@ def main() -> None:
     templates = osp.join(distill, 'templates.safetensors')
     if args.force or not osp.isfile(osp.join(ancestry, 'last_checkpoint')):
         run('ancestry_vit_fmnist.py', ancestry)
-    if args.force or not osp.isfile(templates):
+    if args.force or not osp.isfile(templates) or not has_head(templates):
         run('distill_fmnist.py', distill,
             [f'model.teacher.checkpoint={ancestry}'])
     results = dict(
