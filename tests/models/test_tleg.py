@@ -6,7 +6,7 @@ from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from wave_helpers import TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg
 
-from wave_mm.models import TLEGInit, TLEGTemplate
+from wave_mm.models import TLEGInit, TLEGTemplate, WaveTemplate
 from wave_mm.models.backbones.tleg_template import TLEG_ANCESTRY
 from wave_mm.templates import load_templates
 
@@ -198,3 +198,22 @@ def test_registered_with_and_without_default_scope():
     assert ROOT.get('TLEGInit') is TLEGInit
     assert WEIGHT_INITIALIZERS.get('TLEGInit') is TLEGInit
     assert MODELS.get('TLEGTemplate') is TLEGTemplate
+
+
+def test_rebuilt_from_checkpoint_as_tleg(tleg, tmp_path):
+    """``WaveTemplate.from_checkpoint`` (and so tools/export_templates.py)
+    rebuilds a TLEG auxiliary as a TLEGTemplate."""
+    ckpt = str(tmp_path / 'tleg.pth')
+    config = str(tmp_path / 'tleg_cfg.py')
+    Config(dict(model=dict(backbone=tleg_cfg()))).dump(config)
+    torch.save(
+        {
+            'state_dict': {
+                f'backbone.{k}': v
+                for k, v in tleg.state_dict().items()
+            }
+        }, ckpt)
+    rebuilt = WaveTemplate.from_checkpoint(ckpt, config)
+    assert type(rebuilt) is TLEGTemplate
+    for name, value in tleg.state_dict().items():
+        assert torch.equal(rebuilt.state_dict()[name], value), name

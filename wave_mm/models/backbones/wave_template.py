@@ -148,7 +148,8 @@ class WaveTemplate(VisionTransformer):
                         path: str,
                         config: Optional[str] = None,
                         prefix: str = 'backbone.') -> 'WaveTemplate':
-        """Rebuild the auxiliary backbone of a stage-1 checkpoint.
+        """Rebuild the auxiliary backbone of a stage-1 checkpoint, as the
+        class its config names (this one or a subclass).
 
         Args:
             path: An MMEngine checkpoint (loaded with ``weights_only``).
@@ -164,12 +165,14 @@ class WaveTemplate(VisionTransformer):
         else:
             raise ValueError(f'{path} stores no config; pass the config')
         backbone = dict(cfg.model.backbone)
-        if backbone.get('type') != cls.__name__:
+        # The backbone's own class: this one or a subclass (TLEGTemplate).
+        kind = MODELS.get(backbone.pop('type', ''))
+        if not (isinstance(kind, type) and issubclass(kind, cls)):
             raise ValueError(f'{path}: the model backbone is '
-                             f'{backbone.get("type")!r}, not {cls.__name__}')
-        backbone.pop('type')
+                             f'{cfg.model.backbone.get("type")!r}, not a '
+                             f'{cls.__name__}')
         backbone.pop('init_cfg', None)
-        model = cls(**backbone)
+        model = kind(**backbone)
         state = ckpt.get('state_dict', ckpt)
         model.load_state_dict({
             k[len(prefix):]: v
