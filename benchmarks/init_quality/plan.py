@@ -69,6 +69,23 @@ DEPENDS = {
 }
 
 
+def method_job(name: str,
+               method: str,
+               options: Dict[str, object],
+               kind: str = 'train',
+               **meta) -> Dict[str, object]:
+    """A job of one method: its config, the auxiliary it waits for."""
+    config = 'wave' if method == 'wave_df' else method
+    return job(
+        name,
+        config,
+        options,
+        kind=kind,
+        after=DEPENDS.get(method, []),
+        method=method,
+        **meta)
+
+
 def _cost(size: Size, epochs: int, method: str) -> float:
     """Rough relative cost, to start the longest jobs first."""
     teacher = 1.5 if method == 'kd' else 1.0
@@ -130,12 +147,11 @@ def grid_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
                     **method_options(method, mode, work, mode.fit_iters)
                 }
                 jobs.append(
-                    job(f'init_{method}_{size.name}_s{seed}',
-                        'wave' if method == 'wave_df' else method,
+                    method_job(
+                        f'init_{method}_{size.name}_s{seed}',
+                        method,
                         opts,
                         kind='init',
-                        after=DEPENDS.get(method, []),
-                        method=method,
                         size=size.name,
                         budget=0,
                         seed=seed))
@@ -149,11 +165,10 @@ def grid_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
                         **method_options(method, mode, work, mode.fit_iters)
                     }
                     jobs.append(
-                        job(f'{method}_{size.name}_{epochs}ep_s{seed}',
+                        method_job(
+                            f'{method}_{size.name}_{epochs}ep_s{seed}',
                             method,
                             opts,
-                            after=DEPENDS.get(method, []),
-                            method=method,
                             size=size.name,
                             budget=epochs,
                             seed=seed,
@@ -185,11 +200,10 @@ def transfer_jobs(mode: Mode, work: str,
                     if method == 'wave':
                         opts['model.init_cfg']['head'] = False
                     jobs.append(
-                        job(f'transfer_{dataset}_{method}_{size.name}_s{seed}',
+                        method_job(
+                            f'transfer_{dataset}_{method}_{size.name}_s{seed}',
                             method,
                             opts,
-                            after=DEPENDS.get(method, []),
-                            method=method,
                             size=size.name,
                             dataset=dataset,
                             budget=mode.transfer_epochs,
@@ -237,7 +251,7 @@ def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
                         budget=1,
                         cost=_cost(size, 1, 'wave'),
                         **meta))
-                if iters == mode.fit_iters or variant == 'default':
+                if iters == mode.fit_iters:  # fit0/20/200 share default's
                     jobs.append(
                         job(f'abl_init_{variant}_{size.name}_s{seed}',
                             'wave', {

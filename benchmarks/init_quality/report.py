@@ -43,7 +43,7 @@ def collect(results: Dict[str, Dict]) -> Dict[tuple, List[float]]:
         # WAVE right after the scaler fit (before any training), once per
         # seed: from its shortest run.
         fit = r.get('fit', {}).get('val')
-        if (fit and r.get('method') == 'wave' and not name.startswith('t')
+        if (fit and r.get('method') == 'wave' and 'dataset' not in r
                 and r['budget'] == 1):
             cells[('grid', 'wave', r['size'], 0)].append(fit['accuracy/top1'])
     return cells

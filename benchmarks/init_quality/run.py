@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import plan  # noqa: E402
-from grid import MODES, ROOT  # noqa: E402
+from grid import MODES, ROOT, flatten  # noqa: E402
 from jobs import first_error, run_all  # noqa: E402
 from report import write_report  # noqa: E402
 
@@ -86,9 +86,7 @@ def main() -> None:
     # longest jobs, for a short tail.
     jobs.sort(
         key=lambda j: (j['kind'] != 'distill', -j['meta'].get('cost', 0)))
-    by_name = {j['name']: j for j in jobs}
-    if len(by_name) != len(jobs):
-        raise SystemExit('duplicate job names in the plan')
+    by_name = flatten(jobs)
     deadline = start + 60 * args.deadline_min if args.deadline_min else None
     results = run_all(by_name, work, workers, deadline)
     missing = [n for n in by_name if n not in results]
