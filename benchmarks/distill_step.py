@@ -60,6 +60,10 @@ def model_cfg(args: argparse.Namespace, wave: bool) -> dict:
     student = dict(vit, drop_path_rate=args.drop_path)
     if wave:
         student['type'] = 'WaveTemplate'
+        if args.template_width:
+            student['template_width'] = args.template_width
+        if args.num_templates:
+            student['num_templates'] = args.num_templates
     width = MODELS.build(dict(vit, arch=args.arch)).embed_dims
     teacher = dict(
         type='ImageClassifier',
@@ -174,6 +178,8 @@ def run_variant(args: argparse.Namespace, name: str,
     step_gflop = 4 * gflop  # 3x student (fwd + bwd) + 1x teacher forward
     row = dict(
         variant=name + (' (fused AdamW)' if args.fused_adamw else ''),
+        templates=(f'{args.template_width or 192}-wide blocks, '
+                   f'K={args.num_templates or 12}' if wave else None),
         img_s=img_s,
         img_s_best=args.batch * 1e3 / ms['min'],
         step_ms=ms['median'],
@@ -210,6 +216,16 @@ def main() -> None:
         type=float,
         default=0.1,
         help='student drop_path_rate (DeiT-B recipe: 0.1)')
+    parser.add_argument(
+        '--template-width',
+        type=int,
+        default=None,
+        help='WaveTemplate template_width (default: its own, 192)')
+    parser.add_argument(
+        '--num-templates',
+        type=int,
+        default=None,
+        help='WaveTemplate num_templates (default: its own, 12)')
     parser.add_argument('--dtype', default='bf16', choices=['bf16', 'fp32'])
     parser.add_argument(
         '--warmup',

@@ -42,7 +42,10 @@ def run_job(job: Dict[str, object], work_dir: str) -> Dict[str, object]:
     if job['kind'] == 'distill':
         # Kept: later jobs read these checkpoints.
         cfg.default_hooks.checkpoint = dict(
-            type='CheckpointHook', interval=cfg.train_cfg.max_epochs)
+            type='CheckpointHook',
+            interval=cfg.train_cfg.max_epochs,
+            save_optimizer=False,
+            save_param_scheduler=False)
     start = time.time()
     runner = Runner.from_cfg(cfg)
     result: Dict[str, object] = dict(name=job['name'], **job['meta'])

@@ -47,6 +47,16 @@ def prepare_data(mode_name: str, work: str) -> dict:
     return roots
 
 
+def earlier_seconds(work: str) -> float:
+    """Wall time of earlier calls of a resumed run (``calls.txt``, one line
+    of seconds per call, written by ``run_gpu.sh``)."""
+    path = osp.join(work, 'calls.txt')
+    if not osp.isfile(path):
+        return 0.0
+    with open(path) as f:
+        return float(sum(int(line) for line in f if line.strip()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--mode', choices=sorted(MODES), default='quick')
@@ -90,7 +100,7 @@ def main() -> None:
     deadline = start + 60 * args.deadline_min if args.deadline_min else None
     results = run_all(by_name, work, workers, deadline)
     missing = [n for n in by_name if n not in results]
-    minutes = (time.time() - start) / 60
+    minutes = (time.time() - start + earlier_seconds(work)) / 60
     summary = write_report(args.mode, mode, results, work, minutes)
     with open(osp.join(work, 'results.json'), 'w') as f:
         json.dump(
