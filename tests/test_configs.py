@@ -68,3 +68,23 @@ def test_distill_deit_b_steps(tmp_path):
     after = runner.model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert osp.isfile(osp.join(tmp_path, 'templates.safetensors'))
+
+
+def test_fsdp_policy_keeps_template_dicts_whole():
+    """The ViT-L FSDP config's auto-wrap policy, applied to its auxiliary,
+    makes no FSDP unit of a template or scaler ParameterDict."""
+    from torch.distributed.fsdp.wrap import size_based_auto_wrap_policy
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs/wave/distill_vit-l-fsdp_16xb64_in1k.py'))
+    policy = cfg.strategy.model_wrapper.auto_wrap_policy
+    assert policy.type.endswith('size_based_auto_wrap_policy')
+    backbone = MODELS.build(cfg.model.backbone)
+    wrapped = [
+        name for name, module in backbone.named_modules()
+        if size_based_auto_wrap_policy(
+            module,
+            recurse=False,
+            nonwrapped_numel=sum(p.numel() for p in module.parameters()),
+            min_num_params=int(policy.min_num_params))
+    ]
+    assert not [n for n in wrapped if n.startswith('bank.')], wrapped

@@ -67,6 +67,9 @@ class Mode:
         transfer_sizes: Target sizes of the transfer runs.
         transfer_epochs: Epochs of the transfer runs.
         ablations: Run the ablations.
+        ablation_sizes: Target sizes of the ablations.
+        ancestry_loader_workers: Dataloader workers of the ancestry and
+            distillation runs, which run before the grid with CPU to spare.
     """
     ancestry: Size
     ancestry_epochs: int
@@ -85,20 +88,25 @@ class Mode:
     transfer_epochs: int = 10
     ablations: bool = True
     ablation_sizes: Tuple[Size, ...] = field(default_factory=tuple)
+    ancestry_loader_workers: int = 0
 
 
 MODES: Dict[str, Mode] = {
     # Sizes: depths 4-16, widths below and above the ancestry's 128, and
-    # 96 = 1.5 blocks of 64 (not a multiple of the template block).
+    # 96 = 1.5 blocks of 64 (not a multiple of the template block). The
+    # full budget is 20 epochs of 5,000 images; the ancestry and the
+    # auxiliaries (the critical path) get 10 epochs of 30,000.
     'gpu':
     Mode(
         ancestry=Size(6, 128, 4),
-        ancestry_epochs=20,
+        ancestry_epochs=10,
+        ancestry_subset=30000,
+        ancestry_loader_workers=2,
         sizes=(Size(4, 128, 4), Size(16, 128, 4), Size(6, 64, 2),
                Size(6, 192, 6), Size(4, 96, 3)),
-        budgets=(1, 3, 10, 30),
+        budgets=(1, 3, 10, 20),
         seeds=(0, 1, 2),
-        train_subset=10000,
+        train_subset=5000,
         test_subset=None,
         template_width=64,
         num_templates=8,
@@ -132,6 +140,7 @@ MODES: Dict[str, Mode] = {
         ancestry=Size(4, 64, 2),
         ancestry_epochs=1,
         ancestry_subset=4000,
+        ancestry_loader_workers=1,
         sizes=(Size(2, 64, 2), Size(4, 32, 1)),
         budgets=(1, ),
         seeds=(0, ),

@@ -94,9 +94,11 @@ def _cost(size: Size, epochs: int, method: str) -> float:
 
 def auxiliary_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
     anc = mode.ancestry
+    workers = mode.ancestry_loader_workers
     base = {
         **data_options(mode, mode.ancestry_epochs, mode.ancestry_subset, 0),
-        **size_options(anc)
+        **size_options(anc), 'train_dataloader.num_workers': workers,
+        'train_dataloader.persistent_workers': workers > 0
     }
     aux = {
         **base,

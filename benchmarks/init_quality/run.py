@@ -65,7 +65,7 @@ def main() -> None:
         '--workers',
         type=int,
         default=None,
-        help='jobs at a time (default: 12 for gpu, else 2)')
+        help='jobs at a time (default: 14 for gpu, else 2)')
     parser.add_argument(
         '--deadline-min',
         type=float,
@@ -80,7 +80,7 @@ def main() -> None:
     work = osp.abspath(
         args.work_dir
         or osp.join(ROOT, 'work_dirs', f'init_quality_{args.mode}'))
-    workers = args.workers or (12 if args.mode == 'gpu' else 2)
+    workers = args.workers or (14 if args.mode == 'gpu' else 2)
     os.makedirs(work, exist_ok=True)
     os.chdir(ROOT)  # the configs name data/ relative to the repository
     start = time.time()

@@ -32,7 +32,10 @@ strategy = dict(
         use_orig_params=True,
         auto_wrap_policy=dict(
             type='torch.distributed.fsdp.wrap.size_based_auto_wrap_policy',
-            min_num_params=1e7)))
+            # Above the auxiliary's ~12.5M parameters: its template
+            # ParameterDicts are indexed, never called, so they cannot be
+            # FSDP units of their own (TemplateBank raises if they are).
+            min_num_params=1e8)))
 # bf16 autocast, fp32 parameters (MMEngine picks the sharded grad scaler).
 # No clip_grad: MMEngine would clip each rank's shard by its own norm.
 optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16', clip_grad=None)

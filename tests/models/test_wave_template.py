@@ -85,3 +85,19 @@ def test_head_sized_blocks():
 def test_frozen_stages_rejected():
     with pytest.raises(ValueError, match='frozen_stages'):
         WaveTemplate(arch='deit-tiny', frozen_stages=1)
+
+
+def test_wrapped_template_dict_rejected():
+    """A ParameterDict made an FSDP unit of its own is never unsharded
+    (nothing calls it): the bank says so instead of composing shards."""
+
+    class Wrapper(torch.nn.Module):
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+    model = WaveTemplate(arch='deit-tiny', img_size=32, patch_size=16)
+    model.bank.templates = Wrapper(model.bank.templates)
+    with pytest.raises(RuntimeError, match='TemplateBank.templates .*Wrapper'):
+        model(torch.zeros(1, 3, 32, 32))

@@ -83,6 +83,16 @@ class TemplateBank(nn.Module):
 
     def forward(self) -> Dict[str, Tensor]:
         """Weights of every templated type, ``{type: [L_t, *shape_t]}``."""
+        for part in ('templates', 'scalers'):
+            wrapper = type(getattr(self, part))
+            if wrapper is not nn.ParameterDict:
+                # An FSDP unit's parameters are whole only inside its own
+                # forward, and a ParameterDict's is never called.
+                raise RuntimeError(
+                    f'TemplateBank.{part} is wrapped in {wrapper.__name__}; '
+                    'keep it inside its parent unit (e.g. an FSDP '
+                    'auto_wrap_policy whose min_num_params exceeds the '
+                    'bank\'s parameter count)')
         # On CUDA every matrix type goes to one fused op call, unstacked.
         matrices = [n for n in self.specs if use_fused(*self._entry(n))]
         weights = dict(
