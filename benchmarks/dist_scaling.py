@@ -241,8 +241,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         for gpus in sorted({1, max(args.gpus)}):
             run_case(f'stage1_kd {gpus}', lambda: stage1(gpus, True), rows)
     for r in rows:  # per GPU against the same case on 1 GPU
-        base = next((b for b in rows
-                     if b.get('gpus') == 1 and b['case'] == r['case']), None)
+        base = next(
+            (b for b in rows if b.get('gpus') == 1 and b['case'] == r['case']),
+            None)
         if base and 'img_s_per_gpu' in r and 'img_s_per_gpu' in base:
             r['per_gpu_vs_1gpu'] = r['img_s_per_gpu'] / base['img_s_per_gpu']
             r['median_vs_1gpu'] = base['median_iter_s'] / r['median_iter_s']
