@@ -2,9 +2,10 @@
 
 Runs ``n`` copies (seeds) of the same scratch job at once, for each ``n`` of
 ``--jobs``, through the benchmark's own worker pool, and reports training
-iterations per second over all copies. Without NVIDIA MPS, processes share a
-GPU by time slices, so small models gain nothing from running side by side;
-run it once as is and once under ``nvidia-cuda-mps-control -d`` to compare::
+iterations per second over all copies (worker start-up included). Without
+NVIDIA MPS, processes share a GPU by time slices, so small models gain
+little from running side by side; run it once as is and once under
+``nvidia-cuda-mps-control -d`` to compare::
 
     PYTHONPATH=$PWD python benchmarks/init_quality/gpu_sharing.py \
         --jobs 1 14 --out sharing.json
