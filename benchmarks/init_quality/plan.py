@@ -20,6 +20,9 @@ ABLATION_AUXES: Dict[str, Dict[str, object]] = {
     'aux_novec': {
         'model.backbone.templated': ['attn', 'ffn']
     },
+    'aux_nested': {
+        'model.nested_min_layers': 1
+    },
 }
 
 
@@ -225,6 +228,7 @@ def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
         'k16': ('aux_k16', 'scaled', 'first', fit),
         'block32': ('aux_w32', 'scaled', 'first', fit),
         'no_vectors': ('aux_novec', 'scaled', 'first', fit),
+        'nested': ('aux_nested', 'scaled', 'first', fit),
         'crop_interp': ('aux_wave', 'crop', 'interp', fit),
         'crop_first': ('aux_wave', 'crop', 'first', fit),
         'scaled_interp': ('aux_wave', 'scaled', 'interp', fit),

@@ -8,8 +8,8 @@ import torch
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from wave_helpers import (TEACHER_ARCH, distill_cfg, save_teacher, teacher_cfg,
-                          tiny_runner_cfg)
+from wave_helpers import (TEACHER_ARCH, TINY_AUX, distill_cfg, save_teacher,
+                          teacher_cfg, tiny_runner_cfg, tiny_vit_cfg)
 
 
 @pytest.fixture
@@ -302,3 +302,55 @@ def test_checkpoint_from_work_dir(tmp_path, weights_only_loads):
     model = build(distill_cfg(work_dir))
     assert loaded == [ckpt]
     assert_state_equal(model.teacher, runner.model.state_dict())
+
+
+def test_nested_truncation_is_the_first_layers(teacher_ckpt):
+    """The nested features are those of a stock ViT made of the student's
+    first layers, final norm and class token, and the full features are
+    unchanged by the hook."""
+    path, _ = teacher_ckpt
+    model = build(distill_cfg(path, nested_min_layers=1)).eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        feats, nested = model.extract_nested_feat(x, 2)
+        full = model.extract_feat(x)
+    state = {
+        k: v
+        for k, v in model.backbone.to_vit_state_dict().items()
+        if not k.startswith('layers.') or int(k.split('.')[1]) < 2
+    }
+    vit = build(tiny_vit_cfg(dict(TINY_AUX['arch'], num_layers=2)))
+    vit.load_state_dict(state, strict=True)
+    vit.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(nested[0], vit(x)[0])
+    torch.testing.assert_close(feats[0], full[0])
+
+
+def test_nested_losses_train_only_the_first_layers(teacher_ckpt):
+    path, _ = teacher_ckpt
+    model = build(distill_cfg(path, nested_min_layers=3, nested_weight=0.5))
+    inputs, samples = batch(model)
+    losses = model.loss(inputs, samples)
+    assert {'loss_cls_nested', 'loss_kd_nested'} <= set(losses)
+    (losses['loss_cls_nested'] + losses['loss_kd_nested']).backward()
+    grads = model.backbone.bank.scalers['fc1'].grad
+    assert grads[:3].abs().sum() > 0  # depth 3 of 4: layers 0-2 only
+    assert torch.equal(grads[3:], torch.zeros_like(grads[3:]))
+    half = build(distill_cfg(path, nested_min_layers=3, nested_weight=1.0))
+    half.load_state_dict(model.state_dict())
+    again = half.loss(inputs, samples)
+    torch.testing.assert_close(again['loss_kd_nested'] * 0.5,
+                               losses['loss_kd_nested'])
+
+
+@pytest.mark.parametrize('options, match', [
+    (dict(nested_min_layers=4), r'\[1, 3\] for a 4-layer'),
+    (dict(
+        nested_min_layers=1,
+        backbone=dict(type='WaveTemplate', out_type='avg_featmap', **
+                      TINY_AUX)), "out_type='avg_featmap'"),
+])
+def test_error_nested_options(teacher_ckpt, options, match):
+    with pytest.raises(ValueError, match=match):
+        build(distill_cfg(teacher_ckpt[0], **options))

@@ -113,13 +113,30 @@ class DistillImageClassifier(ImageClassifier):
             distributed run on GPUs, the teacher's layers are sharded over
             the ranks (:func:`shard_teacher`) at the first step, for large
             ancestries trained with MMEngine's ``FSDPStrategy``.
+        nested_min_layers: If > 0, every step also distils a truncation
+            of the student: its first ``l`` layers, then its final norm and
+            head, with ``l`` drawn uniformly from ``[nested_min_layers,
+            num_layers - 1]``. That truncation is exactly what ``WaveInit``'s
+            ``depth_rule='first'`` gives a target of depth ``l``, so its
+            data-free initialisation is trained too. Its losses are logged
+            as ``loss_*_nested``. Needs a ViT backbone with
+            ``out_type='cls_token'``. 0 (default): off.
+        nested_weight: Weight of the truncation's losses.
         **kwargs: ``ImageClassifier`` arguments; ``head`` must accept
             ``teacher_logits``/``teacher_feats`` in ``loss`` (e.g.
             ``KroneckerDistillHead``).
     """
 
-    def __init__(self, backbone: dict, teacher: dict, **kwargs) -> None:
+    def __init__(self,
+                 backbone: dict,
+                 teacher: dict,
+                 nested_min_layers: int = 0,
+                 nested_weight: float = 1.0,
+                 **kwargs) -> None:
         super().__init__(backbone, **kwargs)
+        self._check_nested(nested_min_layers)
+        self.nested_min_layers = nested_min_layers
+        self.nested_weight = nested_weight
         teacher_model = build_teacher(teacher)
         # Stock ViT students and teachers too (see float_drop_prob).
         float_drop_prob(self)
@@ -133,6 +150,23 @@ class DistillImageClassifier(ImageClassifier):
         object.__setattr__(self, 'teacher', teacher_model)
         self._shard = bool(teacher.get('shard', False))
         self._renorm = self._renormalisation(teacher_model)
+
+    def _check_nested(self, min_layers: int) -> None:
+        if min_layers <= 0:
+            return
+        layers = getattr(self.backbone, 'layers', None)
+        out_type = getattr(self.backbone, 'out_type', None)
+        if (not isinstance(layers, nn.ModuleList) or out_type != 'cls_token'
+                or self.with_neck):
+            raise ValueError(
+                'nested_min_layers needs a ViT backbone with '
+                f"out_type='cls_token' and no neck, got "
+                f'{type(self.backbone).__name__} with out_type={out_type!r}'
+                f'{" and a neck" if self.with_neck else ""}')
+        if not 1 <= min_layers < len(layers):
+            raise ValueError(
+                f'nested_min_layers={min_layers} must lie in '
+                f'[1, {len(layers) - 1}] for a {len(layers)}-layer student')
 
     def _renormalisation(self, teacher: nn.Module) -> Optional[Tuple]:
         student, other = self.data_preprocessor, teacher.data_preprocessor
@@ -174,13 +208,52 @@ class DistillImageClassifier(ImageClassifier):
             return logits, None
         return logits, self.teacher.head.pre_logits(feats)
 
+    def extract_nested_feat(self, inputs: Tensor,
+                            depth: int) -> Tuple[tuple, tuple]:
+        """Features of the whole student and of its first ``depth``
+        layers (final norm applied, class token), from one forward pass."""
+        backbone = self.backbone
+        captured = []
+
+        def keep(module: nn.Module, args: tuple, out: Tensor) -> None:
+            # Inside the backbone's forward: a WaveTemplate's generated
+            # norm weights exist only there.
+            if backbone.final_norm:
+                out = backbone.ln1(out)
+            captured.append(out[:, 0])
+
+        handle = backbone.layers[depth - 1].register_forward_hook(keep)
+        try:
+            feats = self.extract_feat(inputs)
+        finally:
+            handle.remove()
+        return feats, (captured[0], )
+
     def loss(self, inputs: Tensor,
              data_samples: List[DataSample]) -> Dict[str, Tensor]:
-        feats = self.extract_feat(inputs)
+        nested = None
+        if self.nested_min_layers > 0:
+            depth = int(
+                torch.randint(self.nested_min_layers,
+                              len(self.backbone.layers), ()))
+            feats, nested = self.extract_nested_feat(inputs, depth)
+        else:
+            feats = self.extract_feat(inputs)
         with_feats = getattr(self.head, 'feat_weight', 0) > 0
         logits, teacher_feats = self.teacher_outputs(inputs, with_feats)
-        return self.head.loss(
+        losses = self.head.loss(
             feats,
             data_samples,
             teacher_logits=logits,
             teacher_feats=teacher_feats)
+        if nested is not None:
+            extra = self.head.loss(
+                nested,
+                data_samples,
+                teacher_logits=logits,
+                teacher_feats=teacher_feats)
+            losses.update({
+                f'{k}_nested': self.nested_weight * v
+                for k, v in extra.items() if k.startswith('loss')
+            })
+        return losses
