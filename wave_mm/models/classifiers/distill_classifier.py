@@ -120,7 +120,8 @@ class DistillImageClassifier(ImageClassifier):
             ``depth_rule='first'`` gives a target of depth ``l``, so its
             data-free initialisation is trained too. Its losses are logged
             as ``loss_*_nested``. Needs a ViT backbone with
-            ``out_type='cls_token'``. 0 (default): off.
+            ``out_type='cls_token'``; a compiled backbone compiles once per
+            depth (a forward hook picks the layer). 0 (default): off.
         nested_weight: Weight of the truncation's losses.
         **kwargs: ``ImageClassifier`` arguments; ``head`` must accept
             ``teacher_logits``/``teacher_feats`` in ``loss`` (e.g.
