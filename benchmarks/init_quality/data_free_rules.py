@@ -10,6 +10,7 @@ evaluated on Fashion-MNIST test images::
         --work-dir work_dirs/quickstart
 """
 import argparse
+import copy
 import glob
 import os.path as osp
 import sys
@@ -17,7 +18,9 @@ import sys
 import numpy as np
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from grid import CONFIGS, ROOT, Size, size_options  # noqa: E402
+
 sys.path.insert(0, ROOT)
 RULES = [('crop', 'interp'), ('mean', 'interp'), ('crop', 'first'),
          ('scaled', 'interp'), ('scaled', 'first')]
@@ -36,29 +39,16 @@ def test_set(data_root: str, count: int):
     return (x - 72.94) / 90.02, torch.tensor(labels[:count].astype(np.int64))
 
 
-def accuracy(init_cfg: dict, size, data) -> float:
+def accuracy(base: dict, init_cfg: dict, size, data) -> float:
+    """Test accuracy of ``base`` (the quickstart's classifier config) at
+    ``size``, initialised by ``init_cfg`` alone."""
+    from mmengine.config import Config
     from mmpretrain.registry import MODELS
-    layers, width, heads = size
+    cfg = Config(dict(model=copy.deepcopy(base)))
+    cfg.merge_from_dict(size_options(Size(*size)))
+    cfg.model.init_cfg = init_cfg
     torch.manual_seed(0)
-    model = MODELS.build(
-        dict(
-            type='ImageClassifier',
-            backbone=dict(
-                type='VisionTransformer',
-                arch=dict(
-                    embed_dims=width,
-                    num_layers=layers,
-                    num_heads=heads,
-                    feedforward_channels=4 * width),
-                img_size=28,
-                patch_size=7,
-                in_channels=1),
-            neck=None,
-            head=dict(
-                type='VisionTransformerClsHead',
-                num_classes=10,
-                in_channels=width),
-            init_cfg=init_cfg))
+    model = MODELS.build(cfg.model)
     model.init_weights()
     model.eval()
     x, y = data
@@ -75,6 +65,7 @@ def main() -> None:
     parser.add_argument('--work-dir', default='work_dirs/quickstart')
     parser.add_argument('--test-images', type=int, default=2000)
     args = parser.parse_args()
+    from mmengine.config import Config
     from mmengine.runner.checkpoint import _load_checkpoint
 
     import wave_mm  # noqa: F401
@@ -92,18 +83,21 @@ def main() -> None:
     WaveTemplate.from_checkpoint(distill[-1]).export_templates(
         templates, head=head)
     data = test_set(osp.join(ROOT, 'data', 'fashion_mnist'), args.test_images)
+    base = Config.fromfile(osp.join(CONFIGS, 'vit_wave_fmnist.py')).model
     print('| size | WS | ' + ' | '.join(f'{w}/{d}' for w, d in RULES) + ' |')
     print('|---' * (len(RULES) + 2) + '|')
     for size in SIZES:
         ws = float('nan')
         if size[0] <= 6 and size[1] <= 128:
             ws = accuracy(
+                base,
                 dict(
                     type='WeightSelectionInit',
                     checkpoint=ancestry[-1],
                     head=True), size, data)
         row = [
             accuracy(
+                base,
                 dict(
                     type='WaveInit',
                     templates=templates,
