@@ -11,8 +11,8 @@ ABLATION_AUXES: Dict[str, Dict[str, object]] = {
     'aux_k4': {
         'model.backbone.num_templates': 4
     },
-    'aux_k16': {
-        'model.backbone.num_templates': 16
+    'aux_k8': {
+        'model.backbone.num_templates': 8
     },
     'aux_w32': {
         'model.backbone.template_width': 32
@@ -225,7 +225,7 @@ def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
     variants = {
         'default': ('aux_wave', 'scaled', 'first', fit),
         'k4': ('aux_k4', 'scaled', 'first', fit),
-        'k16': ('aux_k16', 'scaled', 'first', fit),
+        'k8': ('aux_k8', 'scaled', 'first', fit),
         'block32': ('aux_w32', 'scaled', 'first', fit),
         'no_vectors': ('aux_novec', 'scaled', 'first', fit),
         'nested': ('aux_nested', 'scaled', 'first', fit),

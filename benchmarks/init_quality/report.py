@@ -126,6 +126,7 @@ def cost_table(mode: Mode, results: Dict[str, Dict]) -> str:
         '| size | params | scalers fitted | fit s (mean) |',
         '|---|---|---|---|',
     ]
+    total = 0
     for size in mode.sizes:
         fits = [
             r['fit'] for r in results.values()
@@ -139,6 +140,15 @@ def cost_table(mode: Mode, results: Dict[str, Dict]) -> str:
         scalers = fits[0]['scalers'] if fits else 0
         lines.append(f'| {size.name} | {params:,} | {scalers:,} | '
                      f'{secs:.1f} |')
+        total += params
+    # The templates file holds exactly the auxiliary's parameters:
+    # templates, its own scalers and its head.
+    lines += [
+        '', f'- stored: one templates file of {aux.get("params", 0):,} '
+        f'values serves every size; the {len(mode.sizes)} targets\' full '
+        f'weights are {total:,} values, of which WAVE fits only the scalers '
+        'above (and the head)'
+    ]
     return '\n'.join(lines)
 
 

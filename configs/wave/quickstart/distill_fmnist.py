@@ -15,7 +15,9 @@ model = dict(
         patch_size=7,
         in_channels=1,
         template_width=64,
-        num_templates=8,
+        # 16 beat 8 and 4 after one epoch in the init benchmark's ablation
+        # (8 was a little ahead after 10-20); docs/benchmarks.md.
+        num_templates=16,
         ancestry='quickstart ancestry ViT 6x128 on Fashion-MNIST'),
     neck=None,
     head=dict(
