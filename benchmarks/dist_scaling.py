@@ -18,8 +18,9 @@ the work dir and trains it with ``tools/dist_train.sh CONFIG GPUS``:
   of ``--gpus``, from a templates file of a random DeiT-B auxiliary: the
   hook's wall time from ``scaler_init.json``;
 - ``fsdp``: ``configs/wave/distill_vit-l-fsdp_16xb64_in1k.py`` (FSDP
-  strategy, ViT-L auxiliary and sharded ViT-L teacher) on 2 GPUs: that it
-  steps, its img/s and that the gathered templates file loads.
+  strategy, ViT-L auxiliary and sharded ViT-L teacher) on 2 GPUs (on 1 if
+  ``--gpus`` offers no more: a build-and-step check): that it steps, its
+  img/s and that the gathered templates file loads.
 
 Example (4 GPUs)::
 
@@ -222,12 +223,13 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     def fsdp():
         batch = args.batch // 2
+        gpus = min(2, max(args.gpus))  # 1: a build-and-step check only
         cfg = synthetic(
             Config.fromfile(osp.join(ROOT, FSDP)), batch, 40, args.workers)
         cfg.model.teacher.checkpoint = None
-        wdir = osp.join(work, 'fsdp_2gpu')
-        wall = train(cfg, 2, wdir, args.timeout)
-        row = throughput_row('fsdp ViT-L aux + sharded ViT-L teacher', 2,
+        wdir = osp.join(work, f'fsdp_{gpus}gpu')
+        wall = train(cfg, gpus, wdir, args.timeout)
+        row = throughput_row('fsdp ViT-L aux + sharded ViT-L teacher', gpus,
                              batch, wdir, 20, wall)
         from wave_mm.templates import load_templates
         data = load_templates(osp.join(wdir, 'templates.safetensors'))
