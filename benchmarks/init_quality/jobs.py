@@ -27,14 +27,17 @@ def _accuracy(runner) -> float:
     return float(runner.message_hub.get_scalar('val/accuracy/top1').current())
 
 
-def run_job(job: Dict[str, object], work_dir: str) -> Dict[str, object]:
-    """Run one job in this process; returns (and stores) its result."""
+def run_job(job: Dict[str, object],
+            work_dir: str,
+            threads: int = 1) -> Dict[str, object]:
+    """Run one job in this process on ``threads`` CPU threads; returns (and
+    stores) its result."""
     import torch
     from mmengine.config import Config
     from mmengine.runner import Runner
     sys.path.insert(0, ROOT)
     import wave_mm  # noqa: F401
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     out_dir = osp.join(work_dir, job['name'])
     cfg = Config.fromfile(job['config'])
     cfg.merge_from_dict(job['options'])

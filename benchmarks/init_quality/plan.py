@@ -23,6 +23,14 @@ ABLATION_AUXES: Dict[str, Dict[str, object]] = {
     'aux_nested': {
         'model.nested_min_layers': 1
     },
+    # The gpu mode's narrow target widths (ancestry 128, heads of 32).
+    'aux_nested_width': {
+        'model.nested_widths': [64, 96]
+    },
+    'aux_nested_both': {
+        'model.nested_min_layers': 1,
+        'model.nested_widths': [64, 96]
+    },
 }
 
 
@@ -229,6 +237,8 @@ def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
         'block32': ('aux_w32', 'scaled', 'first', fit),
         'no_vectors': ('aux_novec', 'scaled', 'first', fit),
         'nested': ('aux_nested', 'scaled', 'first', fit),
+        'nested_width': ('aux_nested_width', 'scaled', 'first', fit),
+        'nested_both': ('aux_nested_both', 'scaled', 'first', fit),
         'crop_interp': ('aux_wave', 'crop', 'interp', fit),
         'crop_first': ('aux_wave', 'crop', 'first', fit),
         'scaled_interp': ('aux_wave', 'scaled', 'interp', fit),

@@ -6,7 +6,7 @@ Given a templates file and a built mmpretrain ``VisionTransformer`` (the
 target's tensors. ``WaveInit``, the ``ScalerInitHook`` and
 ``tools/wave_init.py`` all go through it.
 """
-from typing import Dict, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 from mmpretrain.models.backbones import VisionTransformer
@@ -15,13 +15,50 @@ from torch import Tensor, nn
 from wave_mm.kronecker import (DepthRule, WidthRule, grid_shape,
                                resample_channels, resample_scalers,
                                width_scale)
-from wave_mm.templates import Scalers, Templates, TemplatesFileError
+from wave_mm.templates import (Scalers, Templates, TemplatesFileError,
+                               TemplateSpec)
 from .template_bank import TemplateBank
 from .vit_layout import ViTLayout, input_width
 
 # Arch keys a scalers file must agree on with its target.
 _ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'feedforward_channels',
               'patch_size', 'in_channels')
+
+
+def data_free_scalers(source: Mapping[str, Tensor],
+                      specs: Mapping[str, TemplateSpec],
+                      arch: Mapping[str, object],
+                      shapes: Mapping[str, Tuple[int, ...]],
+                      depths: Mapping[str, int],
+                      width_rule: WidthRule = 'scaled',
+                      depth_rule: DepthRule = 'first') -> Dict[str, Tensor]:
+    """A target's scalers from an auxiliary's, without data.
+
+    Args:
+        source: The auxiliary's scalers by weight type (differentiable: the
+            result is a function of them).
+        specs: Template specs by weight type.
+        arch: The auxiliary's arch (:meth:`ViTArch.as_dict`).
+        shapes: The target's per-layer weight shape by type.
+        depths: The target's layer count by type.
+        width_rule: See :class:`WaveTarget`.
+        depth_rule: See :class:`WaveTarget`.
+    """
+    if depth_rule not in ('first', 'interp'):
+        raise ValueError(f"depth rule must be 'first' or 'interp', got "
+                         f'{depth_rule!r}')
+    values = {}
+    for t, shape in shapes.items():
+        scalers = source[t]
+        if depth_rule == 'first' and depths[t] < scalers.shape[0]:
+            scalers = scalers[:depths[t]]
+        value = resample_scalers(scalers, depths[t],
+                                 grid_shape(shape, specs[t].block), width_rule)
+        src_in = input_width(t, arch)
+        if width_rule == 'scaled' and src_in:
+            value = value * width_scale(src_in, shape[1], specs[t].block[1])
+        values[t] = value
+    return values
 
 
 class WaveTarget(nn.Module):
@@ -66,8 +103,9 @@ class WaveTarget(nn.Module):
         self.bank = TemplateBank(specs, shapes, depths)
         self.templates_hash = templates.content_hash
         if scalers is None:
-            values = self._data_free(templates, shapes, depths, width_rule,
-                                     depth_rule)
+            values = data_free_scalers(templates.scalers, templates.specs,
+                                       templates.arch, shapes, depths,
+                                       width_rule, depth_rule)
         else:
             self._check_scalers(scalers)
             values = scalers.scalers
@@ -84,27 +122,6 @@ class WaveTarget(nn.Module):
         self.width_rule = width_rule
         self._head = templates.head()
         self._head_block = specs['q'].block[-1] if 'q' in specs else None
-
-    def _data_free(self, templates: Templates, shapes: Dict[str, tuple],
-                   depths: Dict[str, int], width_rule: WidthRule,
-                   depth_rule: DepthRule) -> Dict[str, Tensor]:
-        if depth_rule not in ('first', 'interp'):
-            raise ValueError(f"depth rule must be 'first' or 'interp', got "
-                             f'{depth_rule!r}')
-        values = {}
-        for t, shape in shapes.items():
-            source = templates.scalers[t]
-            if depth_rule == 'first' and depths[t] < source.shape[0]:
-                source = source[:depths[t]]
-            value = resample_scalers(
-                source, depths[t], grid_shape(shape, templates.specs[t].block),
-                width_rule)
-            src_in = input_width(t, templates.arch)
-            if width_rule == 'scaled' and src_in:
-                block = templates.specs[t].block[1]
-                value = value * width_scale(src_in, shape[1], block)
-            values[t] = value
-        return values
 
     def _check_fits(self, templates: Templates) -> None:
         arch, src = self.layout.arch, self.source

@@ -1,6 +1,8 @@
 from .distill_classifier import (DistillImageClassifier, build_teacher,
                                  load_teacher_checkpoint)
+from .narrow_view import NarrowView
 
 __all__ = [
-    'DistillImageClassifier', 'build_teacher', 'load_teacher_checkpoint'
+    'DistillImageClassifier', 'NarrowView', 'build_teacher',
+    'load_teacher_checkpoint'
 ]

@@ -3,7 +3,7 @@ teacher (the ancestry) whose outputs feed the student's distillation head.
 """
 import copy
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -15,6 +15,7 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from ..vit_compat import float_drop_prob
+from .narrow_view import NarrowView
 
 
 def build_teacher(cfg: dict) -> nn.Module:
@@ -122,7 +123,16 @@ class DistillImageClassifier(ImageClassifier):
             as ``loss_*_nested``. Needs a ViT backbone with
             ``out_type='cls_token'``; a compiled backbone compiles once per
             depth (a forward hook picks the layer). 0 (default): off.
-        nested_weight: Weight of the truncation's losses.
+        nested_widths: Widths at which every step also distils the
+            student cropped to that width (one width drawn per step), as
+            ``WaveInit``'s data-free rule makes a narrower target of the
+            student's depth (:class:`NarrowView`), so that the narrow
+            targets' data-free initialisation is trained too. Logged as
+            ``loss_*_narrow``. Needs a ``WaveTemplate`` backbone with every
+            tensor templated and a head without hidden layer. Empty
+            (default): off.
+        nested_weight: Weight of the truncation's and the narrow view's
+            losses.
         **kwargs: ``ImageClassifier`` arguments; ``head`` must accept
             ``teacher_logits``/``teacher_feats`` in ``loss`` (e.g.
             ``KroneckerDistillHead``).
@@ -132,12 +142,21 @@ class DistillImageClassifier(ImageClassifier):
                  backbone: dict,
                  teacher: dict,
                  nested_min_layers: int = 0,
+                 nested_widths: Sequence[int] = (),
                  nested_weight: float = 1.0,
                  **kwargs) -> None:
         super().__init__(backbone, **kwargs)
         self._check_nested(nested_min_layers)
         self.nested_min_layers = nested_min_layers
         self.nested_weight = nested_weight
+        if nested_widths and getattr(self.head, 'hidden_dim', None):
+            raise ValueError('nested_widths needs a head without hidden '
+                             f'layer, got hidden_dim={self.head.hidden_dim}')
+        # Outside the module tree: their parameters are placeholders.
+        object.__setattr__(
+            self, 'narrow_views',
+            nn.ModuleList(
+                NarrowView(backbone, self.backbone, w) for w in nested_widths))
         teacher_model = build_teacher(teacher)
         # Stock ViT students and teachers too (see float_drop_prob).
         float_drop_prob(self)
@@ -182,6 +201,7 @@ class DistillImageClassifier(ImageClassifier):
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
         self.teacher._apply(fn, *args, **kwargs)
+        self.narrow_views._apply(fn, *args, **kwargs)
         if self._renorm is not None:
             self._renorm = tuple(fn(t) for t in self._renorm)
         return self
@@ -189,6 +209,7 @@ class DistillImageClassifier(ImageClassifier):
     def train(self, mode: bool = True) -> 'DistillImageClassifier':
         super().train(mode)
         self.teacher.eval()
+        self.narrow_views.train(mode)
         return self
 
     @torch.no_grad()
@@ -255,6 +276,16 @@ class DistillImageClassifier(ImageClassifier):
                 teacher_feats=teacher_feats)
             losses.update({
                 f'{k}_nested': self.nested_weight * v
+                for k, v in extra.items() if k.startswith('loss')
+            })
+        if len(self.narrow_views):
+            view = self.narrow_views[int(
+                torch.randint(len(self.narrow_views), ()))]
+            extra = self.head.score_losses(
+                view.scores(self.backbone, self.head, inputs), data_samples,
+                logits)
+            losses.update({
+                f'{k}_narrow': self.nested_weight * v
                 for k, v in extra.items() if k.startswith('loss')
             })
         return losses

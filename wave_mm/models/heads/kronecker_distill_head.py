@@ -92,7 +92,21 @@ class KroneckerDistillHead(VisionTransformerClsHead):
             ``loss_feat``.
         """
         pre_logits = self.pre_logits(feats)
-        cls_score = self.layers.head(pre_logits)
+        losses = self.score_losses(
+            self.layers.head(pre_logits), data_samples, teacher_logits)
+        if teacher_feats is not None and self.feat_weight > 0:
+            student = (
+                self.feat_proj(pre_logits)
+                if self.feat_proj is not None else pre_logits)
+            losses['loss_feat'] = self.feat_weight * F.mse_loss(
+                student.float(), teacher_feats.float())
+        return losses
+
+    def score_losses(self,
+                     cls_score: Tensor,
+                     data_samples: List[DataSample],
+                     teacher_logits: Optional[Tensor] = None) -> dict:
+        """``loss_cls`` (and accuracy) and ``loss_kd`` of class scores."""
         losses = self._get_loss(cls_score, data_samples)
         losses['loss_cls'] = losses.pop('loss')
         if teacher_logits is not None and self.alpha > 0:
@@ -102,12 +116,6 @@ class KroneckerDistillHead(VisionTransformerClsHead):
                 kd = F.cross_entropy(cls_score.float(),
                                      teacher_logits.argmax(dim=-1))
             losses['loss_kd'] = self.alpha * kd
-        if teacher_feats is not None and self.feat_weight > 0:
-            student = (
-                self.feat_proj(pre_logits)
-                if self.feat_proj is not None else pre_logits)
-            losses['loss_feat'] = self.feat_weight * F.mse_loss(
-                student.float(), teacher_feats.float())
         return losses
 
 

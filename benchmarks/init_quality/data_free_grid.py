@@ -1,0 +1,69 @@
+"""Data-free initialisation from one auxiliary of the ``gpu`` mode, on the
+grid's sizes, next to Weight Selection; runs on a CPU too.
+
+Distils the auxiliary (``aux_wave`` or an ablation's, e.g.
+``aux_nested_both``) from the grid's ancestry with the grid's recipe unless
+its result exists, then evaluates ``WaveInit(head=True)`` with no data and
+no training, and ``WeightSelectionInit(head=True)`` where it applies, on
+the whole test set::
+
+    python benchmarks/init_quality/data_free_grid.py \
+        --work-dir WORK --aux aux_nested_both --threads 2
+
+``WORK`` is the grid's work dir (``run_gpu.sh``'s ``WORK``, e.g. unpacked
+from its ``state.tgz``): its ``ancestry/`` is the teacher and the source of
+Weight Selection.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import plan  # noqa: E402
+from grid import (MODES, applicable, data_options, size_options,  # noqa: E402
+                  wave_init_options)
+from jobs import result_path, run_job  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--work-dir', required=True)
+    parser.add_argument('--aux', default='aux_wave')
+    parser.add_argument('--threads', type=int, default=1)
+    args = parser.parse_args()
+    mode, work = MODES['gpu'], osp.abspath(args.work_dir)
+    auxes = {j['name']: j for j in plan.auxiliary_jobs(mode, work)}
+    if args.aux not in auxes:
+        raise SystemExit(f'--aux must be one of {sorted(auxes)}')
+    if not osp.isfile(result_path(work, args.aux)):
+        run_job(auxes[args.aux], work, args.threads)
+    print(f'| size | WS | {args.aux} |\n|---|---|---|')
+    for size in mode.sizes:
+        base = {
+            **data_options(mode, 1, mode.train_subset, 0),
+            **size_options(size)
+        }
+        wave = plan.method_job(
+            f'df_{args.aux}_{size.name}',
+            'wave', {
+                **base,
+                **wave_init_options(plan.templates_of(work, args.aux), 0)
+            },
+            kind='init')
+        row = [run_job(wave, work, args.threads)['accuracy']]
+        if applicable('ws', size, mode.ancestry):
+            ws = plan.method_job(
+                f'df_ws_{size.name}',
+                'ws', {
+                    **base,
+                    **plan.method_options('ws', mode, work, 0)
+                },
+                kind='init')
+            row.insert(0, run_job(ws, work, args.threads)['accuracy'])
+        else:
+            row.insert(0, float('nan'))
+        print(f'| {size.name} | {row[0]:.2f} | {row[1]:.2f} |', flush=True)
+
+
+if __name__ == '__main__':
+    main()
