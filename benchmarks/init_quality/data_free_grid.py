@@ -19,9 +19,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import grid  # noqa: E402
 import plan  # noqa: E402
-from grid import (MODES, applicable, data_options, size_options,  # noqa: E402
-                  wave_init_options)
 from jobs import result_path, run_job  # noqa: E402
 
 
@@ -31,7 +30,7 @@ def main() -> None:
     parser.add_argument('--aux', default='aux_wave')
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
-    mode, work = MODES['gpu'], osp.abspath(args.work_dir)
+    mode, work = grid.MODES['gpu'], osp.abspath(args.work_dir)
     auxes = {j['name']: j for j in plan.auxiliary_jobs(mode, work)}
     if args.aux not in auxes:
         raise SystemExit(f'--aux must be one of {sorted(auxes)}')
@@ -40,18 +39,18 @@ def main() -> None:
     print(f'| size | WS | {args.aux} |\n|---|---|---|')
     for size in mode.sizes:
         base = {
-            **data_options(mode, 1, mode.train_subset, 0),
-            **size_options(size)
+            **grid.data_options(mode, 1, mode.train_subset, 0),
+            **grid.size_options(size)
         }
         wave = plan.method_job(
             f'df_{args.aux}_{size.name}',
             'wave', {
                 **base,
-                **wave_init_options(plan.templates_of(work, args.aux), 0)
+                **grid.wave_init_options(plan.templates_of(work, args.aux), 0)
             },
             kind='init')
         row = [run_job(wave, work, args.threads)['accuracy']]
-        if applicable('ws', size, mode.ancestry):
+        if grid.applicable('ws', size, mode.ancestry):
             ws = plan.method_job(
                 f'df_ws_{size.name}',
                 'ws', {

@@ -70,6 +70,10 @@ class Mode:
         ablation_sizes: Target sizes of the ablations.
         ancestry_loader_workers: Dataloader workers of the ancestry and
             distillation runs, which run before the grid with CPU to spare.
+        nested_widths: ``DistillImageClassifier(nested_widths)`` of the
+            WAVE auxiliary (the narrow target widths that keep the
+            ancestry's head width).
+        nested_min_layers: ``DistillImageClassifier(nested_min_layers)``.
     """
     ancestry: Size
     ancestry_epochs: int
@@ -89,6 +93,8 @@ class Mode:
     ablations: bool = True
     ablation_sizes: Tuple[Size, ...] = field(default_factory=tuple)
     ancestry_loader_workers: int = 0
+    nested_widths: Tuple[int, ...] = (64, 96)
+    nested_min_layers: int = 1
 
 
 MODES: Dict[str, Mode] = {
@@ -153,7 +159,8 @@ MODES: Dict[str, Mode] = {
         transfer=('digits', ),
         transfer_sizes=(Size(2, 64, 2), ),
         transfer_epochs=1,
-        ablations=False),
+        ablations=False,
+        nested_widths=(32, )),
 }
 
 

@@ -20,16 +20,15 @@ ABLATION_AUXES: Dict[str, Dict[str, object]] = {
     'aux_novec': {
         'model.backbone.templated': ['attn', 'ffn']
     },
-    'aux_nested': {
-        'model.nested_min_layers': 1
+    'aux_plain': {
+        'model.nested_min_layers': 0,
+        'model.nested_widths': []
     },
-    # The gpu mode's narrow target widths (ancestry 128, heads of 32).
+    'aux_nested_depth': {
+        'model.nested_widths': []
+    },
     'aux_nested_width': {
-        'model.nested_widths': [64, 96]
-    },
-    'aux_nested_both': {
-        'model.nested_min_layers': 1,
-        'model.nested_widths': [64, 96]
+        'model.nested_min_layers': 0
     },
 }
 
@@ -115,7 +114,9 @@ def auxiliary_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
         **base,
         **teacher_options(mode, work), 'model.backbone.template_width':
         mode.template_width,
-        'model.backbone.num_templates': mode.num_templates
+        'model.backbone.num_templates': mode.num_templates,
+        'model.nested_widths': list(mode.nested_widths),
+        'model.nested_min_layers': mode.nested_min_layers
     }
     jobs = [
         job('ancestry', 'ancestry_vit_fmnist.py', base, kind='distill'),
@@ -127,7 +128,8 @@ def auxiliary_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
         job('aux_tleg',
             'distill_tleg_fmnist.py', {
                 k: v
-                for k, v in aux.items() if 'template' not in k
+                for k, v in aux.items()
+                if 'template' not in k and 'nested' not in k
             },
             kind='distill',
             after=['ancestry']),
@@ -143,6 +145,16 @@ def auxiliary_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
                     kind='distill',
                     after=['ancestry']))
     return jobs
+
+
+def needed_auxiliaries(
+        mode: Mode, work: str,
+        jobs: List[Dict[str, object]]) -> List[Dict[str, object]]:
+    """The ancestry and the auxiliaries that ``jobs`` wait for."""
+    auxes = auxiliary_jobs(mode, work)
+    needed = {d for j in jobs for d in j['after']}
+    needed |= {d for a in auxes if a['name'] in needed for d in a['after']}
+    return [a for a in auxes if a['name'] in needed]
 
 
 def grid_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
@@ -236,9 +248,9 @@ def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
         'k8': ('aux_k8', 'scaled', 'first', fit),
         'block32': ('aux_w32', 'scaled', 'first', fit),
         'no_vectors': ('aux_novec', 'scaled', 'first', fit),
-        'nested': ('aux_nested', 'scaled', 'first', fit),
-        'nested_width': ('aux_nested_width', 'scaled', 'first', fit),
-        'nested_both': ('aux_nested_both', 'scaled', 'first', fit),
+        'no_nesting': ('aux_plain', 'scaled', 'first', fit),
+        'nested_depth_only': ('aux_nested_depth', 'scaled', 'first', fit),
+        'nested_width_only': ('aux_nested_width', 'scaled', 'first', fit),
         'crop_interp': ('aux_wave', 'crop', 'interp', fit),
         'crop_first': ('aux_wave', 'crop', 'first', fit),
         'scaled_interp': ('aux_wave', 'scaled', 'interp', fit),

@@ -77,6 +77,10 @@ def main() -> None:
         nargs='+',
         choices=['grid', 'transfer', 'ablations'],
         default=['grid', 'transfer', 'ablations'])
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        help='only these ablation variants (e.g. default nested_both)')
     args = parser.parse_args()
     mode = MODES[args.mode]
     work = osp.abspath(
@@ -87,13 +91,17 @@ def main() -> None:
     os.chdir(ROOT)  # the configs name data/ relative to the repository
     start = time.time()
     roots = prepare_data(args.mode, work)
-    jobs = plan.auxiliary_jobs(mode, work)
+    jobs = []
     if 'grid' in args.only:
         jobs += plan.grid_jobs(mode, work)
     if 'transfer' in args.only:
         jobs += plan.transfer_jobs(mode, work, roots)
     if 'ablations' in args.only and mode.ablations:
-        jobs += plan.ablation_jobs(mode, work)
+        jobs += [
+            j for j in plan.ablation_jobs(mode, work)
+            if not args.variants or j['meta']['variant'] in args.variants
+        ]
+    jobs += plan.needed_auxiliaries(mode, work, jobs)
     # The ancestry and auxiliaries (the critical path) first, then the
     # longest jobs, for a short tail.
     jobs.sort(

@@ -40,9 +40,12 @@ fi
 # HARD_S: kill run.py after this many seconds, so that the state is packed
 # inside the device call's limit even if jobs outlive the deadline.
 start=$(date +%s)
+# RUN_ARGS: more run.py arguments, e.g. "--only ablations --variants
+# default nested_both".
+# shellcheck disable=SC2086  # RUN_ARGS is a list of words
 timeout -k 5 "${HARD_S:-540}" "$PY" benchmarks/init_quality/run.py \
     --mode "$MODE" --work-dir "$WORK" --deadline-min "$DEADLINE_MIN" \
-    > "$DIR/run.log" 2>&1
+    ${RUN_ARGS:-} > "$DIR/run.log" 2>&1
 echo "run.py exit $?"
 # The benchmark's wall time over all calls (run.py adds the earlier ones).
 echo $(($(date +%s) - start)) >> "$WORK/calls.txt"

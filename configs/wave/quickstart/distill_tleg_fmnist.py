@@ -14,4 +14,7 @@ model = dict(
         img_size=28,
         patch_size=7,
         in_channels=1,
-        ancestry='quickstart ancestry ViT 6x128 on Fashion-MNIST'))
+        ancestry='quickstart ancestry ViT 6x128 on Fashion-MNIST'),
+    # The baseline as published: no nested distillation.
+    nested_min_layers=0,
+    nested_widths=[])
