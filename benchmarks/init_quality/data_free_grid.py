@@ -2,13 +2,13 @@
 grid's sizes, next to Weight Selection; runs on a CPU too.
 
 Distils the auxiliary (``aux_wave`` or an ablation's, e.g.
-``aux_nested_both``) from the grid's ancestry with the grid's recipe unless
+``aux_plain``) from the grid's ancestry with the grid's recipe unless
 its result exists, then evaluates ``WaveInit(head=True)`` with no data and
 no training, and ``WeightSelectionInit(head=True)`` where it applies, on
 the whole test set::
 
     python benchmarks/init_quality/data_free_grid.py \
-        --work-dir WORK --aux aux_nested_both --threads 2
+        --work-dir WORK --aux aux_plain --threads 2
 
 ``WORK`` is the grid's work dir (``run_gpu.sh``'s ``WORK``, e.g. unpacked
 from its ``state.tgz``): its ``ancestry/`` is the teacher and the source of

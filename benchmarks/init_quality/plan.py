@@ -17,8 +17,10 @@ ABLATION_AUXES: Dict[str, Dict[str, object]] = {
     'aux_w32': {
         'model.backbone.template_width': 32
     },
+    # Nested widths need every tensor templated: off here too.
     'aux_novec': {
-        'model.backbone.templated': ['attn', 'ffn']
+        'model.backbone.templated': ['attn', 'ffn'],
+        'model.nested_widths': []
     },
     'aux_plain': {
         'model.nested_min_layers': 0,

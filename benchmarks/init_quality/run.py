@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument(
         '--variants',
         nargs='+',
-        help='only these ablation variants (e.g. default nested_both)')
+        help='only these ablation variants (e.g. default no_nesting)')
     args = parser.parse_args()
     mode = MODES[args.mode]
     work = osp.abspath(

@@ -41,7 +41,7 @@ fi
 # inside the device call's limit even if jobs outlive the deadline.
 start=$(date +%s)
 # RUN_ARGS: more run.py arguments, e.g. "--only ablations --variants
-# default nested_both".
+# default no_nesting".
 # shellcheck disable=SC2086  # RUN_ARGS is a list of words
 timeout -k 5 "${HARD_S:-540}" "$PY" benchmarks/init_quality/run.py \
     --mode "$MODE" --work-dir "$WORK" --deadline-min "$DEADLINE_MIN" \
