@@ -42,26 +42,26 @@ def main() -> None:
             **grid.data_options(mode, 1, mode.train_subset, 0),
             **grid.size_options(size)
         }
-        wave = plan.method_job(
-            f'df_{args.aux}_{size.name}',
-            'wave', {
-                **base,
-                **grid.wave_init_options(plan.templates_of(work, args.aux), 0)
-            },
-            kind='init')
-        row = [run_job(wave, work, args.threads)['accuracy']]
+        ws = float('nan')
         if grid.applicable('ws', size, mode.ancestry):
-            ws = plan.method_job(
-                f'df_ws_{size.name}',
-                'ws', {
+            ws = run_job(
+                plan.method_job(
+                    f'df_ws_{size.name}',
+                    'ws', {
+                        **base,
+                        **plan.method_options('ws', mode, work, 0)
+                    },
+                    kind='init'), work, args.threads)['accuracy']
+        wave = run_job(
+            plan.method_job(
+                f'df_{args.aux}_{size.name}',
+                'wave', {
                     **base,
-                    **plan.method_options('ws', mode, work, 0)
+                    **grid.wave_init_options(
+                        plan.templates_of(work, args.aux), 0)
                 },
-                kind='init')
-            row.insert(0, run_job(ws, work, args.threads)['accuracy'])
-        else:
-            row.insert(0, float('nan'))
-        print(f'| {size.name} | {row[0]:.2f} | {row[1]:.2f} |', flush=True)
+                kind='init'), work, args.threads)['accuracy']
+        print(f'| {size.name} | {ws:.2f} | {wave:.2f} |', flush=True)
 
 
 if __name__ == '__main__':
