@@ -3,9 +3,12 @@
 Each job (see :mod:`grid`) runs in a worker process: its config is loaded,
 the overrides merged, and a ``Runner`` trains it (``kind='train'``) or
 initialises the model and evaluates it untrained (``kind='init'``). The
-result goes to ``<work_dir>/<name>/result.json``; a job whose result exists
-is not run again, so an interrupted benchmark resumes where it stopped.
+result goes to ``<work_dir>/<name>/result.json`` with the job's
+:func:`signatures`; a job whose result exists under the same signature is
+not run again, so an interrupted benchmark resumes where it stopped, and a
+changed default reruns exactly the jobs it touches.
 """
+import hashlib
 import json
 import os
 import os.path as osp
@@ -52,6 +55,8 @@ def run_job(job: Dict[str, object],
     start = time.time()
     runner = Runner.from_cfg(cfg)
     result: Dict[str, object] = dict(name=job['name'], **job['meta'])
+    if 'signature' in job:
+        result['signature'] = job['signature']
     if job['kind'] == 'init':
         runner.model.init_weights()
         metrics = runner.val()
@@ -73,6 +78,32 @@ def run_job(job: Dict[str, object],
     return result
 
 
+def signatures(jobs: Dict[str, Dict[str, object]],
+               work_dir: str) -> Dict[str, str]:
+    """A digest per job of its config, options and kind and of the
+    signatures of the jobs it waits for (so a re-distilled auxiliary
+    invalidates its targets). Paths are taken relative to ``work_dir`` and
+    the repository, so results moved between machines stay valid."""
+    sigs: Dict[str, str] = {}
+
+    def sig(name: str) -> str:
+        if name not in sigs:
+            job = jobs[name]
+            deps = [sig(d) if d in jobs else d for d in job['after']]
+            text = json.dumps(
+                [job['config'], job['options'], job['kind'], deps],
+                sort_keys=True,
+                default=str)
+            text = text.replace(osp.abspath(work_dir), '<work>')
+            text = text.replace(ROOT, '<root>')
+            sigs[name] = hashlib.sha1(text.encode()).hexdigest()[:16]
+        return sigs[name]
+
+    for name in jobs:
+        sig(name)
+    return sigs
+
+
 def _safe_run(job: Dict[str, object], work_dir: str) -> Dict[str, object]:
     try:
         return run_job(job, work_dir)
@@ -88,18 +119,27 @@ def run_all(jobs: Dict[str, Dict[str, object]],
     """Run every job once its ``after`` jobs are done, ``workers`` at a time.
 
     No job starts after ``deadline`` (a ``time.time()``); the ones left are
-    run by the next call. Returns the results by job name (errors as
+    run by the next call. A stored result is reused only under its job's
+    current signature. Returns the results by job name (errors as
     ``{'error': ...}``).
     """
     os.makedirs(work_dir, exist_ok=True)
+    sigs = signatures(jobs, work_dir)
+    jobs = {n: dict(job, signature=sigs[n]) for n, job in jobs.items()}
     results: Dict[str, Dict] = {}
+    stale = 0
     for name in jobs:
         path = result_path(work_dir, name)
         if osp.isfile(path):
             with open(path) as f:
-                results[name] = json.load(f)
+                result = json.load(f)
+            if result.get('signature') == sigs[name]:
+                results[name] = result
+            else:
+                stale += 1
     pending = [n for n in jobs if n not in results]
-    log(f'{len(results)} results reused, {len(pending)} jobs to run')
+    log(f'{len(results)} results reused, {len(pending)} jobs to run '
+        f'({stale} of them changed since their stored result)')
     ctx = get_context('spawn')
     running: Dict[object, str] = {}
     start = time.time()

@@ -200,8 +200,9 @@ def plot(mode: Mode, cells, path: str) -> None:
     fig, axes = plt.subplots(
         1, len(mode.sizes), figsize=(3.2 * len(mode.sizes), 3.2), sharey=True)
     axes = axes if len(mode.sizes) > 1 else [axes]
+    lines = {}  # one colour per method in every panel, one legend entry
     for ax, size in zip(axes, mode.sizes):
-        for method in GRID_METHODS:
+        for i, method in enumerate(GRID_METHODS):
             xs = [
                 b for b in mode.budgets
                 if cells.get(('grid', method, size.name, b))
@@ -211,12 +212,15 @@ def plot(mode: Mode, cells, path: str) -> None:
             ys = [
                 mean_std(cells[('grid', method, size.name, b)])[0] for b in xs
             ]
-            ax.plot(xs, ys, marker='o', label=LABELS[method])
+            lines[method], = ax.plot(
+                xs, ys, marker='o', color=f'C{i}', label=LABELS[method])
         ax.set_xscale('log')
         ax.set_title(size.name)
         ax.set_xlabel('epochs')
     axes[0].set_ylabel('Fashion-MNIST test accuracy (%)')
-    axes[-1].legend(fontsize=7)
+    axes[-1].legend([lines[m] for m in GRID_METHODS if m in lines],
+                    [LABELS[m] for m in GRID_METHODS if m in lines],
+                    fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

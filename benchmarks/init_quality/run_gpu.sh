@@ -2,7 +2,10 @@
 # The init benchmark's GPU grid on one GPU, resumable across calls of at
 # most 10 minutes: each call runs jobs for DEADLINE_MIN minutes, then packs
 # what later jobs need (results, ancestry checkpoint, templates files) into
-# $1/state.tgz. Give that file back as STATE to the next call.
+# $1/state.tgz, split into parts $1/state.tgz.00, .01, ... of at most
+# PART_MB (15) MiB each. Give them back as STATE=.../state.tgz to the next
+# call (a whole state.tgz works too). Results of jobs whose config,
+# options or auxiliary changed since are run again (jobs.signatures).
 #
 #   STATE=path/state.tgz PYTHONPATH=/tmp/site:$PWD \
 #       bash benchmarks/init_quality/run_gpu.sh "$OUT"
@@ -24,7 +27,11 @@ if [ -n "${DATA:-}" ]; then
     cp -n "$DATA"/fmnist/*.gz data/fashion_mnist/ 2>/dev/null
     cp -rn "$DATA"/mnist5k "$DATA"/digits "$WORK/data/" 2>/dev/null
 fi
-[ -n "${STATE:-}" ] && [ -f "$STATE" ] && tar xzf "$STATE" -C "$WORK"
+if [ -n "${STATE:-}" ] && [ -f "$STATE" ]; then
+    tar xzf "$STATE" -C "$WORK"
+elif [ -n "${STATE:-}" ] && [ -f "$STATE.00" ]; then
+    cat "$STATE".[0-9][0-9] | tar xzf - -C "$WORK"
+fi
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
 # Many small jobs share the GPU through an MPS daemon of this run's own
 # (private pipe directory, stopped on exit). Without MPS the processes take
@@ -54,5 +61,5 @@ cp "$WORK"/report.md "$WORK"/results.json "$WORK"/accuracy.png "$DIR/" \
 (cd "$WORK" && find . -name result.json -o -name templates.safetensors \
     -o -name last_checkpoint -o -path './ancestry/epoch_*.pth' \
     -o -name calls.txt \
-    | tar czf "$DIR/state.tgz" -T -)
+    | tar czf - -T - | split -d -b "${PART_MB:-15}M" - "$DIR/state.tgz.")
 tail -5 "$DIR/run.log"
