@@ -58,7 +58,9 @@ def main() -> None:
                 'wave', {
                     **base,
                     **grid.wave_init_options(
-                        plan.templates_of(work, args.aux), 0)
+                        plan.templates_of(work, args.aux),
+                        0,
+                        fit_lr=mode.fit_lr)
                 },
                 kind='init'), work, args.threads)['accuracy']
         print(f'| {size.name} | {ws:.2f} | {wave:.2f} |', flush=True)

@@ -62,6 +62,8 @@ class Mode:
         template_width: Template block width of the WAVE auxiliary.
         num_templates: Templates per weight type.
         fit_iters: ScalerInitHook iterations.
+        fit_lr: ScalerInitHook learning rate (3e-3: the ablation's pick for
+            nested auxiliaries; the hook's default 1e-2 suits plain ones).
         batch: Batch size of every run.
         transfer: Transfer datasets (``'mnist'``, ``'digits'``).
         transfer_sizes: Target sizes of the transfer runs.
@@ -95,6 +97,7 @@ class Mode:
     ancestry_loader_workers: int = 0
     nested_widths: Tuple[int, ...] = (64, 96)
     nested_min_layers: int = 1
+    fit_lr: float = 3e-3
 
 
 MODES: Dict[str, Mode] = {
@@ -234,9 +237,12 @@ def wave_init_options(templates: str,
                       fit_iters: int,
                       width_rule: str = 'scaled',
                       depth_rule: str = 'first',
-                      head: bool = True) -> Dict[str, object]:
+                      head: bool = True,
+                      *,
+                      fit_lr: float) -> Dict[str, object]:
     """WaveInit on the whole classifier (head from the templates file) and
-    the ScalerInitHook's iterations (0: the data-free init alone)."""
+    the ScalerInitHook's iterations (0: the data-free init alone) and
+    learning rate."""
     opts: Dict[str, object] = {
         'model.init_cfg':
         dict(
@@ -249,7 +255,7 @@ def wave_init_options(templates: str,
             dict(
                 type='ScalerInitHook',
                 iters=fit_iters,
-                lr=1e-2,
+                lr=fit_lr,
                 evaluate=True,
                 log_interval=max(fit_iters, 1))
         ],

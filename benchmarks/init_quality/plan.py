@@ -68,7 +68,8 @@ def method_options(method: str, mode: Mode, work: str,
     if method in ('wave', 'wave_df'):
         return wave_init_options(
             templates_of(work, 'aux_wave'),
-            fit_iters if method == 'wave' else 0)
+            fit_iters if method == 'wave' else 0,
+            fit_lr=mode.fit_lr)
     return {}
 
 
@@ -242,27 +243,30 @@ def transfer_jobs(mode: Mode, work: str,
 def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
     """One-epoch WAVE runs (and their untrained data-free init) varying one
     choice at a time from the defaults."""
-    fit = mode.fit_iters
-    # name: (auxiliary, width rule, depth rule, scaler-fitting iterations)
+    fit, lr = mode.fit_iters, mode.fit_lr
+    # name: (auxiliary, width rule, depth rule, scaler-fitting iterations,
+    # its learning rate)
     variants = {
-        'default': ('aux_wave', 'scaled', 'first', fit),
-        'k4': ('aux_k4', 'scaled', 'first', fit),
-        'k8': ('aux_k8', 'scaled', 'first', fit),
-        'block32': ('aux_w32', 'scaled', 'first', fit),
-        'no_vectors': ('aux_novec', 'scaled', 'first', fit),
-        'no_nesting': ('aux_plain', 'scaled', 'first', fit),
-        'nested_depth_only': ('aux_nested_depth', 'scaled', 'first', fit),
-        'nested_width_only': ('aux_nested_width', 'scaled', 'first', fit),
-        'crop_interp': ('aux_wave', 'crop', 'interp', fit),
-        'crop_first': ('aux_wave', 'crop', 'first', fit),
-        'scaled_interp': ('aux_wave', 'scaled', 'interp', fit),
-        'mean_first': ('aux_wave', 'mean', 'first', fit),
-        'fit0': ('aux_wave', 'scaled', 'first', 0),
-        'fit20': ('aux_wave', 'scaled', 'first', 20),
-        'fit200': ('aux_wave', 'scaled', 'first', 200),
+        'default': ('aux_wave', 'scaled', 'first', fit, lr),
+        'k4': ('aux_k4', 'scaled', 'first', fit, lr),
+        'k8': ('aux_k8', 'scaled', 'first', fit, lr),
+        'block32': ('aux_w32', 'scaled', 'first', fit, lr),
+        'no_vectors': ('aux_novec', 'scaled', 'first', fit, lr),
+        'no_nesting': ('aux_plain', 'scaled', 'first', fit, lr),
+        'nested_depth_only': ('aux_nested_depth', 'scaled', 'first', fit, lr),
+        'nested_width_only': ('aux_nested_width', 'scaled', 'first', fit, lr),
+        'crop_interp': ('aux_wave', 'crop', 'interp', fit, lr),
+        'crop_first': ('aux_wave', 'crop', 'first', fit, lr),
+        'scaled_interp': ('aux_wave', 'scaled', 'interp', fit, lr),
+        'mean_first': ('aux_wave', 'mean', 'first', fit, lr),
+        'fit0': ('aux_wave', 'scaled', 'first', 0, lr),
+        'fit20': ('aux_wave', 'scaled', 'first', 20, lr),
+        'fit200': ('aux_wave', 'scaled', 'first', 200, lr),
+        'fit_lr1e-2': ('aux_wave', 'scaled', 'first', fit, 1e-2),
+        'fit_lr1e-3': ('aux_wave', 'scaled', 'first', fit, 1e-3),
     }
     jobs = []
-    for variant, (aux, rule, depth, iters) in variants.items():
+    for variant, (aux, rule, depth, iters, fit_lr) in variants.items():
         for size in mode.ablation_sizes:
             for seed in mode.seeds:
                 base = {
@@ -275,19 +279,28 @@ def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
                         'wave', {
                             **base,
                             **wave_init_options(
-                                templates_of(work, aux), iters, rule, depth)
+                                templates_of(work, aux),
+                                iters,
+                                rule,
+                                depth,
+                                fit_lr=fit_lr)
                         },
                         after=[aux],
                         budget=1,
                         cost=_cost(size, 1, 'wave'),
                         **meta))
-                if iters == mode.fit_iters:  # fit0/20/200 share default's
+                # The fit0/20/200 and fit_lr variants share default's.
+                if iters == fit and fit_lr == lr:
                     jobs.append(
                         job(f'abl_init_{variant}_{size.name}_s{seed}',
                             'wave', {
                                 **base,
                                 **wave_init_options(
-                                    templates_of(work, aux), 0, rule, depth)
+                                    templates_of(work, aux),
+                                    0,
+                                    rule,
+                                    depth,
+                                    fit_lr=fit_lr)
                             },
                             kind='init',
                             after=[aux],
