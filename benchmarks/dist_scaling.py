@@ -8,8 +8,9 @@ the work dir and trains it with ``tools/dist_train.sh CONFIG GPUS``:
 - ``stage1``: ``configs/wave/distill_deit-b.py`` (DeiT-B-shaped auxiliary,
   DeiT-B teacher with random weights) on each of ``--gpus``; per-GPU and
   total img/s from the mean iteration ``time`` MMEngine logs after
-  ``--warmup`` iterations (every iteration is logged, so the median and
-  the slowest iterations are reported too);
+  ``--warmup`` iterations (by default every iteration's own time, so the
+  median and the slowest iterations are reported too); ``--repeats`` runs
+  each case again, and ratios are taken against the median 1-GPU run;
 - ``stage1_kd``: the same config with a stock mmpretrain DeiT-B student
   (plain KD), on 1 GPU and the largest of ``--gpus``: whether the two
   students scale alike;
@@ -22,10 +23,13 @@ the work dir and trains it with ``tools/dist_train.sh CONFIG GPUS``:
   ``--gpus`` offers no more: a build-and-step check): that it steps, its
   img/s and that the gathered templates file loads.
 
-Example (4 GPUs)::
+Example (4 GPUs; three runs of stage 1 on 1 and 4 GPUs fit one 10-minute
+call)::
 
     PYTHONPATH=$PWD python benchmarks/dist_scaling.py --gpus 1 2 4 \
         --work-dir /tmp/scaling --out scaling.json
+    PYTHONPATH=$PWD python benchmarks/dist_scaling.py --gpus 1 4 \
+        --cases stage1 --repeats 3 --out scaling_repeats.json
 """
 import argparse
 import glob
@@ -36,6 +40,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from statistics import median
 from typing import Dict, List, Optional
 
 import torch
@@ -51,9 +56,13 @@ STAGE2 = 'configs/wave/wave_deit-small_4xb256-10e_in1k.py'
 FSDP = 'configs/wave/distill_vit-l-fsdp_16xb64_in1k.py'
 
 
-def synthetic(cfg: Config, batch: int, iters: int, workers: int) -> Config:
+def synthetic(cfg: Config,
+              batch: int,
+              iters: int,
+              workers: int,
+              log_interval: int = 1) -> Config:
     """``cfg`` on synthetic data for ``iters`` iterations, bf16 on GPUs,
-    no evaluation."""
+    no evaluation, MMEngine's log every ``log_interval`` iterations."""
     cfg.train_dataloader = dict(
         batch_size=batch,
         num_workers=workers,
@@ -74,7 +83,11 @@ def synthetic(cfg: Config, batch: int, iters: int, workers: int) -> Config:
         cfg.optim_wrapper.dtype = 'bfloat16'
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
     cfg.train_cfg = dict(by_epoch=False, max_iters=iters)
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=log_interval)
+    # Each logged time is then the mean of its own interval (MMEngine's
+    # default smooths over the last 10 iterations, whatever the interval).
+    cfg.log_processor = dict(
+        cfg.get('log_processor', {}), window_size=log_interval)
     cfg.default_hooks.checkpoint = None
     return cfg
 
@@ -172,6 +185,18 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--iters', type=int, default=80)
     parser.add_argument('--warmup', type=int, default=30)
     parser.add_argument('--workers', type=int, default=8)
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=1,
+        help='runs of each stage-1 case; ratios are taken against the '
+        'median 1-GPU run')
+    parser.add_argument(
+        '--log-interval',
+        type=int,
+        default=1,
+        help='stage-1 logging interval (1: every iteration\'s time; more: '
+        'windows, less host work per iteration)')
     parser.add_argument('--timeout', type=int, default=300)
     parser.add_argument(
         '--fit-iters',
@@ -184,10 +209,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     work = osp.abspath(args.work_dir)
     rows: List[Dict[str, object]] = []
 
-    def stage1(gpus: int, plain_kd: bool = False):
+    def stage1(gpus: int, plain_kd: bool = False, repeat: int = 0):
         cfg = synthetic(
             Config.fromfile(osp.join(ROOT, STAGE1)), args.batch, args.iters,
-            args.workers)
+            args.workers, args.log_interval)
         cfg.model.teacher.checkpoint = None
         cfg.custom_hooks = []
         name = 'stage1 DeiT-B aux + teacher'
@@ -195,9 +220,13 @@ def main(argv: Optional[List[str]] = None) -> None:
             cfg.model.backbone = dict(
                 cfg.model.teacher.model.backbone, drop_path_rate=0.1)
             name = 'stage1 plain-KD DeiT-B student + teacher'
-        wdir = osp.join(work, f'stage1{"_kd" if plain_kd else ""}_{gpus}gpu')
+        wdir = osp.join(
+            work, f'stage1{"_kd" if plain_kd else ""}_{gpus}gpu'
+            f'{f"_r{repeat}" if repeat else ""}')
         wall = train(cfg, gpus, wdir, args.timeout)
-        return throughput_row(name, gpus, args.batch, wdir, args.warmup, wall)
+        return dict(
+            throughput_row(name, gpus, args.batch, wdir, args.warmup, wall),
+            repeat=repeat)
 
     def stage2(gpus: int):
         templates = osp.join(work, 'random_deit-b.safetensors')
@@ -236,28 +265,34 @@ def main(argv: Optional[List[str]] = None) -> None:
         row['templates_file'] = f'loads, {len(data.templates)} types'
         return row
 
-    if 'stage1' in args.cases:
-        for gpus in args.gpus:
-            run_case(f'stage1 {gpus}', lambda: stage1(gpus), rows)
-    if 'stage1_kd' in args.cases:
-        for gpus in sorted({1, max(args.gpus)}):
-            run_case(f'stage1_kd {gpus}', lambda: stage1(gpus, True), rows)
-    for r in rows:  # per GPU against the same case on 1 GPU
-        base = next(
-            (b for b in rows if b.get('gpus') == 1 and b['case'] == r['case']),
-            None)
-        if base and 'img_s_per_gpu' in r and 'img_s_per_gpu' in base:
-            r['per_gpu_vs_1gpu'] = r['img_s_per_gpu'] / base['img_s_per_gpu']
-            r['median_vs_1gpu'] = base['median_iter_s'] / r['median_iter_s']
+    for rep in range(args.repeats):
+        if 'stage1' in args.cases:
+            for gpus in args.gpus:
+                run_case(f'stage1 {gpus}', lambda: stage1(gpus, repeat=rep),
+                         rows)
+        if 'stage1_kd' in args.cases:
+            for gpus in sorted({1, max(args.gpus)}):
+                run_case(f'stage1_kd {gpus}', lambda: stage1(gpus, True, rep),
+                         rows)
+    for r in rows:  # per GPU against the same case on 1 GPU (median run)
+        base = [
+            b for b in rows if b.get('gpus') == 1 and b['case'] == r['case']
+            and 'img_s_per_gpu' in b
+        ]
+        if base and 'img_s_per_gpu' in r:
+            r['per_gpu_vs_1gpu'] = r['img_s_per_gpu'] / median(
+                b['img_s_per_gpu'] for b in base)
+            r['median_vs_1gpu'] = median(b['median_iter_s']
+                                         for b in base) / r['median_iter_s']
     if 'stage2' in args.cases:
         run_case('stage2', lambda: stage2(max(args.gpus)), rows)
     if 'fsdp' in args.cases:
         run_case('fsdp', fsdp, rows)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     table = markdown(rows, [
-        'case', 'gpus', 'batch_per_gpu', 'iter_s', 'median_iter_s', 'data_s',
-        'img_s_per_gpu', 'img_s_total', 'per_gpu_vs_1gpu', 'median_vs_1gpu',
-        'peak_mem_mb', 'fit_s', 'wall_s', 'error'
+        'case', 'gpus', 'repeat', 'batch_per_gpu', 'iter_s', 'median_iter_s',
+        'data_s', 'img_s_per_gpu', 'img_s_total', 'per_gpu_vs_1gpu',
+        'median_vs_1gpu', 'peak_mem_mb', 'fit_s', 'wall_s', 'error'
     ])
     print(table)
     write_json(
