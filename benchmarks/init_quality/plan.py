@@ -243,30 +243,36 @@ def transfer_jobs(mode: Mode, work: str,
 def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
     """One-epoch WAVE runs (and their untrained data-free init) varying one
     choice at a time from the defaults."""
-    fit, lr = mode.fit_iters, mode.fit_lr
-    # name: (auxiliary, width rule, depth rule, scaler-fitting iterations,
-    # its learning rate)
-    variants = {
-        'default': ('aux_wave', 'scaled', 'first', fit, lr),
-        'k4': ('aux_k4', 'scaled', 'first', fit, lr),
-        'k8': ('aux_k8', 'scaled', 'first', fit, lr),
-        'block32': ('aux_w32', 'scaled', 'first', fit, lr),
-        'no_vectors': ('aux_novec', 'scaled', 'first', fit, lr),
-        'no_nesting': ('aux_plain', 'scaled', 'first', fit, lr),
-        'nested_depth_only': ('aux_nested_depth', 'scaled', 'first', fit, lr),
-        'nested_width_only': ('aux_nested_width', 'scaled', 'first', fit, lr),
-        'crop_interp': ('aux_wave', 'crop', 'interp', fit, lr),
-        'crop_first': ('aux_wave', 'crop', 'first', fit, lr),
-        'scaled_interp': ('aux_wave', 'scaled', 'interp', fit, lr),
-        'mean_first': ('aux_wave', 'mean', 'first', fit, lr),
-        'fit0': ('aux_wave', 'scaled', 'first', 0, lr),
-        'fit20': ('aux_wave', 'scaled', 'first', 20, lr),
-        'fit200': ('aux_wave', 'scaled', 'first', 200, lr),
-        'fit_lr1e-2': ('aux_wave', 'scaled', 'first', fit, 1e-2),
-        'fit_lr1e-3': ('aux_wave', 'scaled', 'first', fit, 1e-3),
+    default = dict(
+        aux='aux_wave',
+        width_rule='scaled',
+        depth_rule='first',
+        fit_iters=mode.fit_iters,
+        fit_lr=mode.fit_lr)
+    # name: what the variant changes
+    variants: Dict[str, Dict[str, object]] = {
+        'default': {},
+        'k4': dict(aux='aux_k4'),
+        'k8': dict(aux='aux_k8'),
+        'block32': dict(aux='aux_w32'),
+        'no_vectors': dict(aux='aux_novec'),
+        'no_nesting': dict(aux='aux_plain'),
+        'nested_depth_only': dict(aux='aux_nested_depth'),
+        'nested_width_only': dict(aux='aux_nested_width'),
+        'crop_interp': dict(width_rule='crop', depth_rule='interp'),
+        'crop_first': dict(width_rule='crop'),
+        'scaled_interp': dict(depth_rule='interp'),
+        'mean_first': dict(width_rule='mean'),
+        'fit0': dict(fit_iters=0),
+        'fit20': dict(fit_iters=20),
+        'fit200': dict(fit_iters=200),
+        'fit_lr1e-2': dict(fit_lr=1e-2),
+        'fit_lr1e-3': dict(fit_lr=1e-3),
     }
     jobs = []
-    for variant, (aux, rule, depth, iters, fit_lr) in variants.items():
+    for variant, change in variants.items():
+        v = {**default, **change}
+        aux = v['aux']
         for size in mode.ablation_sizes:
             for seed in mode.seeds:
                 base = {
@@ -280,17 +286,17 @@ def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
                             **base,
                             **wave_init_options(
                                 templates_of(work, aux),
-                                iters,
-                                rule,
-                                depth,
-                                fit_lr=fit_lr)
+                                v['fit_iters'],
+                                v['width_rule'],
+                                v['depth_rule'],
+                                fit_lr=v['fit_lr'])
                         },
                         after=[aux],
                         budget=1,
                         cost=_cost(size, 1, 'wave'),
                         **meta))
-                # The fit0/20/200 and fit_lr variants share default's.
-                if iters == fit and fit_lr == lr:
+                # A variant of the fit alone shares default's data-free init.
+                if not {'fit_iters', 'fit_lr'} & set(change):
                     jobs.append(
                         job(f'abl_init_{variant}_{size.name}_s{seed}',
                             'wave', {
@@ -298,9 +304,9 @@ def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
                                 **wave_init_options(
                                     templates_of(work, aux),
                                     0,
-                                    rule,
-                                    depth,
-                                    fit_lr=fit_lr)
+                                    v['width_rule'],
+                                    v['depth_rule'],
+                                    fit_lr=v['fit_lr'])
                             },
                             kind='init',
                             after=[aux],

@@ -218,9 +218,8 @@ def plot(mode: Mode, cells, path: str) -> None:
         ax.set_title(size.name)
         ax.set_xlabel('epochs')
     axes[0].set_ylabel('Fashion-MNIST test accuracy (%)')
-    axes[-1].legend([lines[m] for m in GRID_METHODS if m in lines],
-                    [LABELS[m] for m in GRID_METHODS if m in lines],
-                    fontsize=7)
+    axes[-1].legend(
+        handles=[lines[m] for m in GRID_METHODS if m in lines], fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

@@ -274,18 +274,21 @@ class DistillImageClassifier(ImageClassifier):
                 data_samples,
                 teacher_logits=logits,
                 teacher_feats=teacher_feats)
-            losses.update({
-                f'{k}_nested': self.nested_weight * v
-                for k, v in extra.items() if k.startswith('loss')
-            })
+            losses.update(self._weighted(extra, 'nested'))
         if len(self.narrow_views):
             view = self.narrow_views[int(
                 torch.randint(len(self.narrow_views), ()))]
             extra = self.head.score_losses(
                 view.scores(self.backbone, self.head, inputs), data_samples,
                 logits)
-            losses.update({
-                f'{k}_narrow': self.nested_weight * v
-                for k, v in extra.items() if k.startswith('loss')
-            })
+            losses.update(self._weighted(extra, 'narrow'))
         return losses
+
+    def _weighted(self, losses: Dict[str, Tensor],
+                  suffix: str) -> Dict[str, Tensor]:
+        """The ``loss*`` terms of a truncation or view, weighted by
+        ``nested_weight`` and renamed ``<name>_<suffix>``."""
+        return {
+            f'{k}_{suffix}': self.nested_weight * v
+            for k, v in losses.items() if k.startswith('loss')
+        }
