@@ -8,6 +8,8 @@ from typing import Callable, ContextManager, Dict, List, Optional, Sequence
 
 import torch
 
+from wave_mm.fileio import atomic_write
+
 
 def sync(device: torch.device) -> None:
     """Wait for the device's queued work."""
@@ -99,8 +101,7 @@ def markdown(rows: Sequence[Dict[str, object]],
 def write_json(path: Optional[str], payload: Dict[str, object]) -> None:
     """Write ``payload`` to ``path`` (if given) as indented JSON."""
     if path:
-        with open(path, 'w') as f:
-            json.dump(payload, f, indent=1)
+        atomic_write(path, json.dumps(payload, indent=1).encode())
 
 
 def report(benchmark: str, title: str, args, device: torch.device,

@@ -15,6 +15,8 @@ from typing import Dict, List
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import markdown  # noqa: E402
 
+from wave_mm.fileio import atomic_write  # noqa: E402
+
 COLUMNS = {
     'compose_speed': [
         'case', 'scope', 'path', 'dtype', 'out_M', 'fwd_ms', 'fwd_bwd_ms',
@@ -70,9 +72,10 @@ def main() -> None:
         lines += ['## Missing results (timed out or failed: see run.log)', ''
                   ] + [f'- {m}' for m in missing] + ['']
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / 'summary.md').write_text('\n'.join(lines))
-    with open(out_dir / 'results.json', 'w') as f:
-        json.dump(dict(groups=groups, missing=missing), f, indent=1)
+    atomic_write(str(out_dir / 'summary.md'), '\n'.join(lines).encode())
+    atomic_write(
+        str(out_dir / 'results.json'),
+        json.dumps(dict(groups=groups, missing=missing), indent=1).encode())
     print('\n'.join(lines))
 
 

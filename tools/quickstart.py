@@ -110,6 +110,8 @@ def plot(rows: List[Dict], path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+
+    from wave_mm.fileio import atomic_write
     names = [r['target'] for r in rows]
     xs = range(len(rows))
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -125,7 +127,7 @@ def plot(rows: List[Dict], path: str) -> None:
     ax.legend(
         loc='lower center', ncol=3, bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=120, format='png'))
 
 
 def main() -> None:
@@ -141,6 +143,7 @@ def main() -> None:
     start = time.time()
     sys.path.insert(0, ROOT)
     from wave_mm.datasets import prepare_fashion_mnist
+    from wave_mm.fileio import atomic_write
     print('Fashion-MNIST from',
           prepare_fashion_mnist(osp.join(ROOT, 'data', 'fashion_mnist')))
 
@@ -176,8 +179,9 @@ def main() -> None:
                 wave=round(last_accuracy(wave_dir), 2),
                 scratch=round(last_accuracy(scratch_dir), 2)))
     results['minutes'] = round((time.time() - start) / 60, 1)
-    with open(osp.join(work, 'results.json'), 'w') as f:
-        json.dump(results, f, indent=2)
+    atomic_write(
+        osp.join(work, 'results.json'),
+        json.dumps(results, indent=2).encode())
     plot(results['targets'], osp.join(work, 'results.png'))
     print(f'\nancestry {results["ancestry"]:.2f}%, auxiliary (templates) '
           f'{results["auxiliary"]:.2f}%, {results["minutes"]} min')

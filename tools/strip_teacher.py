@@ -4,31 +4,31 @@
 
 Drops the optimizer, message hub, schedulers and any ``teacher.*`` tensors;
 ``--to-vit`` also turns a ``WaveTemplate`` backbone into the state dict of a
-stock mmpretrain ``VisionTransformer`` (``backbone.*`` keys).
+stock mmpretrain ``VisionTransformer`` (``backbone.*`` keys). The checkpoint
+is loaded with ``weights_only``; its stored config is read as literals.
 """
 import argparse
-import os
 import os.path as osp
 import sys
+from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import torch  # noqa: E402
-from mmengine.runner.checkpoint import _load_checkpoint  # noqa: E402
-
+from wave_mm import fileio  # noqa: E402
 from wave_mm.models import WaveTemplate  # noqa: E402
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('checkpoint')
     parser.add_argument('--out', required=True)
     parser.add_argument('--to-vit', action='store_true')
-    args = parser.parse_args()
-    ckpt = _load_checkpoint(args.checkpoint, map_location='cpu')
+    args = parser.parse_args(argv)
+    fileio.check_not_input(args.out, [args.checkpoint])
+    ckpt = fileio.load_checkpoint(args.checkpoint)
     state = {
         k: v
-        for k, v in ckpt.get('state_dict', ckpt).items()
+        for k, v in fileio.state_dict_of(ckpt, args.checkpoint).items()
         if not k.startswith('teacher.')
     }
     if args.to_vit:
@@ -38,10 +38,12 @@ def main() -> None:
             for k, v in state.items() if not k.startswith('backbone.')
         }
         state.update({f'backbone.{k}': v for k, v in vit.items()})
-    meta = {k: v for k, v in ckpt.get('meta', {}).items() if k != 'cfg'}
-    tmp = args.out + '.tmp'
-    torch.save(dict(state_dict=state, meta=meta), tmp)
-    os.replace(tmp, args.out)
+    meta = {
+        k: v
+        for k, v in fileio.meta_of(ckpt, args.checkpoint).items() if k != 'cfg'
+    }
+    fileio.save_checkpoint(args.out, dict(state_dict=state, meta=meta),
+                           [args.checkpoint])
     print(f'wrote {args.out}: {len(state)} tensors')
 
 

@@ -18,11 +18,11 @@ from typing import List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import torch  # noqa: E402
 from mmpretrain.models.backbones import VisionTransformer  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
 import wave_mm  # noqa: E402,F401
+from wave_mm.fileio import check_not_input, save_checkpoint  # noqa: E402
 from wave_mm.templates import load_templates  # noqa: E402
 
 
@@ -46,6 +46,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    inputs = [args.templates, args.scalers]
+    check_not_input(args.out, inputs)
     arch = json.loads(args.arch) if args.arch.lstrip().startswith('{') \
         else args.arch
     aux = load_templates(args.templates).arch
@@ -81,7 +83,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         templates=args.templates,
         scalers=args.scalers,
         arch=arch)
-    torch.save(dict(state_dict=state, meta=meta), args.out)
+    save_checkpoint(args.out, dict(state_dict=state, meta=meta), inputs)
     print(f'wrote {args.out}: {len(state)} tensors')
 
 

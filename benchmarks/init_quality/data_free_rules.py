@@ -66,15 +66,15 @@ def main() -> None:
     parser.add_argument('--test-images', type=int, default=2000)
     args = parser.parse_args()
     from mmengine.config import Config
-    from mmengine.runner.checkpoint import _load_checkpoint
 
     import wave_mm  # noqa: F401
+    from wave_mm.fileio import load_checkpoint, state_dict_of
     from wave_mm.models import WaveTemplate
     torch.set_num_threads(1)
     distill = sorted(glob.glob(osp.join(args.work_dir, 'distill', 'epoch_*')))
     ancestry = sorted(
         glob.glob(osp.join(args.work_dir, 'ancestry', 'epoch_*')))
-    state = _load_checkpoint(distill[-1], map_location='cpu')['state_dict']
+    state = state_dict_of(load_checkpoint(distill[-1]), distill[-1])
     head = {
         k[len('head.'):]: v
         for k, v in state.items() if k.startswith('head.layers')

@@ -70,8 +70,11 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
         print(json.dumps(rows[-1]), flush=True)
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(dict(date=time.strftime('%Y-%m-%d'), rows=rows), f)
+        from wave_mm.fileio import atomic_write
+        atomic_write(
+            args.out,
+            json.dumps(dict(date=time.strftime('%Y-%m-%d'),
+                            rows=rows)).encode())
 
 
 if __name__ == '__main__':

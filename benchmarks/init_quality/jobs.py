@@ -21,6 +21,8 @@ from typing import Callable, Dict, List, Optional
 
 from grid import ROOT
 
+from wave_mm.fileio import atomic_write
+
 
 def result_path(work_dir: str, name: str) -> str:
     return osp.join(work_dir, name, 'result.json')
@@ -73,8 +75,9 @@ def run_job(job: Dict[str, object],
                 result['fit'].get('scalers_file', ''), work_dir)
     result['seconds'] = round(time.time() - start, 2)
     result['params'] = sum(p.numel() for p in runner.model.parameters())
-    with open(result_path(work_dir, job['name']), 'w') as f:
-        json.dump(result, f, indent=1)
+    atomic_write(
+        result_path(work_dir, job['name']),
+        json.dumps(result, indent=1).encode())
     return result
 
 

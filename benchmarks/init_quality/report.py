@@ -7,6 +7,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from grid import LABELS, Mode
 
+from wave_mm.fileio import atomic_write
+
 GRID_METHODS = ('scratch', 'kd', 'ws', 'tleg', 'mimetic', 'wave')
 INIT_METHODS = ('ws', 'tleg', 'mimetic', 'wave_df', 'wave')
 
@@ -221,7 +223,7 @@ def plot(mode: Mode, cells, path: str) -> None:
     axes[-1].legend(
         handles=[lines[m] for m in GRID_METHODS if m in lines], fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=110, format='png'))
 
 
 def write_report(mode_name: str, mode: Mode, results: Dict[str, Dict],
@@ -256,8 +258,8 @@ def write_report(mode_name: str, mode: Mode, results: Dict[str, Dict],
         ]
     if any(k[0] == 'abl' for k in cells):
         sections += ['\n## Ablations (%)\n', ablation_table(mode, cells)]
-    with open(osp.join(work, 'report.md'), 'w') as f:
-        f.write('\n'.join(sections) + '\n')
+    atomic_write(
+        osp.join(work, 'report.md'), ('\n'.join(sections) + '\n').encode())
     try:
         plot(mode, cells, osp.join(work, 'accuracy.png'))
     except ImportError as err:  # the tables are the result; the plot helps

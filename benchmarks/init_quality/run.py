@@ -112,16 +112,17 @@ def main() -> None:
     missing = [n for n in by_name if n not in results]
     minutes = (time.time() - start + earlier_seconds(work)) / 60
     summary = write_report(args.mode, mode, results, work, minutes)
-    with open(osp.join(work, 'results.json'), 'w') as f:
-        json.dump(
+    from wave_mm.fileio import atomic_write
+    atomic_write(
+        osp.join(work, 'results.json'),
+        json.dumps(
             dict(
                 mode=args.mode,
                 minutes=round(minutes, 2),
                 summary=summary,
                 missing=missing,
                 results=results),
-            f,
-            indent=1)
+            indent=1).encode())
     print(open(osp.join(work, 'report.md')).read())
     error = first_error(results)
     if error:

@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 from wave_helpers import (distill_cfg, save_teacher, teacher_cfg,
                           tiny_runner_cfg)
 
-from wave_mm.engine import allow_mmengine_checkpoints
+from wave_mm.fileio import allow_mmengine_checkpoints
 from wave_mm.templates import load_templates
 
 #: 16 samples, batch 4: 4 iterations an epoch. A checkpoint every 3

@@ -1,3 +1,4 @@
+import errno
 import os
 import struct
 import types
@@ -11,7 +12,6 @@ from mmpretrain.registry import MODELS
 from wave_helpers import (TINY_AUX, distill_cfg, save_teacher, teacher_cfg,
                           tiny_classifier_cfg, tiny_runner_cfg, tiny_vit_cfg)
 
-import wave_mm.templates.file as templates_file_module
 from wave_mm.engine import TemplateExportHook
 from wave_mm.models import WaveTemplate
 from wave_mm.templates import load_templates
@@ -147,24 +147,19 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
     path = str(tmp_path / 'templates.safetensors')
     first = load_templates(path).content_hash
 
-    real_save = templates_file_module.save_file
-
-    def crash(tensors, filename, metadata=None):
-        real_save(tensors, filename, metadata=metadata)
-        with open(filename, 'r+b') as f:
-            f.truncate(100)
-        raise OSError('disk full')
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, 'No space left on device')
 
     with torch.no_grad():
         for param in model.backbone.bank.templates.values():
             param.add_(1.)
-    monkeypatch.setattr(templates_file_module, 'save_file', crash)
-    with pytest.raises(OSError, match='disk full'):
-        hook._export(runner)
+    with monkeypatch.context() as patch:
+        patch.setattr(os, 'fsync', disk_full)
+        with pytest.raises(OSError, match='could not write .*No space left'):
+            hook._export(runner)
     assert load_templates(path).content_hash == first
     assert os.listdir(tmp_path) == ['templates.safetensors']
 
-    monkeypatch.setattr(templates_file_module, 'save_file', real_save)
     hook._export(runner)
     assert load_templates(path).content_hash != first
     assert os.listdir(tmp_path) == ['templates.safetensors']

@@ -13,7 +13,7 @@ from mmengine.config import Config
 from wave_helpers import (distill_cfg, save_teacher, teacher_cfg,
                           tiny_runner_cfg)
 
-from wave_mm.engine.safe_globals import allow_mmengine_checkpoints
+from wave_mm.fileio import allow_mmengine_checkpoints
 from wave_mm.templates import load_templates
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

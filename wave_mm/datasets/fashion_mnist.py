@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from typing import List, Optional
 
+from wave_mm.fileio import atomic_write
+
 FILES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
          't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
 DEBIAN_PACKAGE = 'dataset-fashion-mnist'
@@ -42,10 +44,8 @@ def _gunzip_from(src_dir: str, data_root: str) -> bool:
         dst = osp.join(data_root, name)
         if osp.isfile(dst):
             continue
-        tmp = dst + '.tmp'
-        with gzip.open(src, 'rb') as fin, open(tmp, 'wb') as fout:
-            shutil.copyfileobj(fin, fout)
-        os.replace(tmp, dst)
+        with gzip.open(src, 'rb') as fin:
+            atomic_write(dst, lambda f: shutil.copyfileobj(fin, f))
     return True
 
 

@@ -19,6 +19,7 @@ from typing import Tuple
 import cv2
 import numpy as np
 
+from wave_mm.fileio import atomic_write
 from .fashion_mnist import FILES
 
 
@@ -30,10 +31,7 @@ def write_idx(path: str, array: np.ndarray) -> None:
                          f'{array.shape}')
     header = struct.pack('>I', 0x0800 + array.ndim)
     header += b''.join(struct.pack('>I', n) for n in array.shape)
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(header + array.tobytes())
-    os.replace(tmp, path)
+    atomic_write(path, header + array.tobytes())
 
 
 def write_split(data_root: str, images: np.ndarray, labels: np.ndarray,

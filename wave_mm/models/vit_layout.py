@@ -8,7 +8,6 @@ a stock ViT, so one layout serves the ``WaveTemplate`` backbone (stage 1),
 ``WaveInit`` and the ``ScalerInitHook`` (stage 2).
 """
 import math
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -16,7 +15,7 @@ from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 
-from wave_mm.templates import TemplateSpec
+from wave_mm.templates import TemplateSpec, ViTArch
 
 #: Parameter groups that can be templated, and the weight types in each.
 GROUPS: Dict[str, Tuple[str, ...]] = {
@@ -57,55 +56,6 @@ _MODEL_PARAMS: Dict[str, Tuple[str, ...]] = {
     'ln1.weight': ('norm_weight', ),
     'ln1.bias': ('norm_bias', ),
 }
-
-
-@dataclass(frozen=True)
-class ViTArch:
-    """The sizes of a ViT that templates must fit.
-
-    Args:
-        embed_dims: Width ``D``.
-        num_layers: Depth ``L``.
-        num_heads: Attention heads; ``D`` must be a multiple.
-        feedforward_channels: FFN hidden width ``F``.
-        patch_size: Patch side in pixels.
-        in_channels: Image channels.
-        patch_resolution: Patch grid ``(h, w)`` of the position embedding.
-        num_extra_tokens: 1 with a class token, else 0.
-    """
-    embed_dims: int
-    num_layers: int
-    num_heads: int
-    feedforward_channels: int
-    patch_size: int
-    in_channels: int
-    patch_resolution: Tuple[int, int]
-    num_extra_tokens: int
-
-    @classmethod
-    def from_vit(cls, vit: VisionTransformer) -> 'ViTArch':
-        """Read the sizes off a built ``VisionTransformer``."""
-        proj = vit.patch_embed.projection
-        return cls(
-            embed_dims=vit.embed_dims,
-            num_layers=vit.num_layers,
-            num_heads=vit.arch_settings['num_heads'],
-            feedforward_channels=vit.arch_settings['feedforward_channels'],
-            patch_size=proj.kernel_size[0],
-            in_channels=proj.in_channels,
-            patch_resolution=tuple(vit.patch_resolution),
-            num_extra_tokens=vit.num_extra_tokens)
-
-    @property
-    def num_tokens(self) -> int:
-        """Length of the position embedding."""
-        h, w = self.patch_resolution
-        return h * w + self.num_extra_tokens
-
-    def as_dict(self) -> Dict[str, object]:
-        """Plain-JSON form, used in templates and scalers files."""
-        return dict(
-            self.__dict__, patch_resolution=list(self.patch_resolution))
 
 
 def input_width(name: str, arch: Mapping[str, object]) -> Optional[int]:
@@ -155,6 +105,8 @@ class ViTLayout:
     Args:
         vit: The ``VisionTransformer`` (or subclass) whose tensors are meant.
         groups: Parameter groups (keys of :data:`GROUPS`) to template.
+        available: Weight types there are templates for; a parameter made
+            of others is left out (``None``: every type of ``groups``).
 
     Weight types whose tensor the model lacks (no qkv bias, no final norm,
     no class token) are left out.
@@ -162,13 +114,16 @@ class ViTLayout:
 
     def __init__(self,
                  vit: VisionTransformer,
-                 groups: Sequence[str] = ALL_GROUPS) -> None:
+                 groups: Sequence[str] = ALL_GROUPS,
+                 available: Optional[Iterable[str]] = None) -> None:
         unknown = set(groups) - set(GROUPS)
         if unknown:
             raise ValueError(f'unknown template groups {sorted(unknown)}; '
                              f'choose from {list(GROUPS)}')
         self.arch = ViTArch.from_vit(vit)
         wanted = {t for g in groups for t in GROUPS[g]}
+        if available is not None:
+            wanted &= set(available)
         present = {name for name, _ in vit.named_parameters()}
         layers = [f'layers.{i}.' for i in range(self.arch.num_layers)]
         # (parameter suffix or name, its weight types, per layer?)

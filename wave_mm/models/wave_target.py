@@ -16,9 +16,9 @@ from wave_mm.kronecker import (DepthRule, WidthRule, grid_shape,
                                resample_channels, resample_scalers,
                                width_scale)
 from wave_mm.templates import (Scalers, Templates, TemplatesFileError,
-                               TemplateSpec)
+                               TemplateSpec, ViTArch)
 from .template_bank import TemplateBank
-from .vit_layout import ViTLayout, input_width
+from .vit_layout import GROUPS, ViTLayout, input_width
 
 # Arch keys a scalers file must agree on with its target.
 _ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'feedforward_channels',
@@ -92,13 +92,24 @@ class WaveTarget(nn.Module):
                  depth_rule: DepthRule = 'first',
                  scalers_source: str = 'scalers') -> None:
         super().__init__()
-        self.layout = ViTLayout(vit, templates.groups)
         self.source, self.scalers_source = source, scalers_source
+        unknown = sorted(set(templates.groups) - set(GROUPS))
+        if unknown:
+            raise TemplatesFileError(
+                f'{source}: unknown template groups {unknown}; wave_mm '
+                f'knows {list(GROUPS)}')
+        self.layout = ViTLayout(vit, templates.groups, templates.specs)
         arch = self.layout.arch
         self._check_fits(templates)
-        types = [t for t in self.layout.types if t in templates.specs]
+        types = list(self.layout.types)
         specs = {t: templates.specs[t] for t in types}
         shapes = {t: self.layout.shape(t, specs[t].block) for t in types}
+        for t in types:
+            if len(shapes[t]) != len(specs[t].block):
+                raise TemplatesFileError(
+                    f'{source}: specs.{t}.block {list(specs[t].block)} has '
+                    f'{len(specs[t].block)} dims, a {t} weight has '
+                    f'{len(shapes[t])}')
         depths = {t: self.layout.depth(t) for t in types}
         self.bank = TemplateBank(specs, shapes, depths)
         self.templates_hash = templates.content_hash
@@ -135,6 +146,12 @@ class WaveTarget(nn.Module):
         if widths and arch.embed_dims < widths[0]:
             raise ValueError(f'{src}: target width {arch.embed_dims} is '
                              f'smaller than one template block ({widths[0]})')
+        pos = templates.specs.get('pos_embed')
+        tokens = ViTArch(**templates.arch).num_tokens
+        if pos is not None and pos.block[0] != tokens:
+            raise TemplatesFileError(
+                f'{src}: specs.pos_embed.block[0] is {pos.block[0]}, the '
+                f'auxiliary arch has {tokens} tokens')
         patch = templates.specs.get('patch_embed')
         need = arch.in_channels * arch.patch_size**2
         if patch is not None and patch.block[1] != need:

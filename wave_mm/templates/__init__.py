@@ -1,10 +1,12 @@
 """Weight templates as data: their specs and the files that store them."""
-from .file import (FORMAT_VERSION, Scalers, Templates, TemplatesFileError,
-                   TemplateSpec, content_hash, load_scalers, load_templates,
-                   save_scalers, save_templates)
+from wave_mm.fileio import TemplatesFileError
+from .arch import ViTArch
+from .file import load_scalers, load_templates, save_scalers, save_templates
+from .format import (FORMAT_VERSION, Scalers, Templates, TemplateSpec,
+                     content_hash)
 
 __all__ = [
     'FORMAT_VERSION', 'Scalers', 'Templates', 'TemplatesFileError',
-    'TemplateSpec', 'content_hash', 'load_scalers', 'load_templates',
-    'save_scalers', 'save_templates'
+    'TemplateSpec', 'ViTArch', 'content_hash', 'load_scalers',
+    'load_templates', 'save_scalers', 'save_templates'
 ]

@@ -24,6 +24,7 @@ from mmpretrain.registry import HOOKS
 from torch import nn
 from torch.func import functional_call
 
+from wave_mm.fileio import atomic_write
 from wave_mm.models.classifiers import build_teacher
 from wave_mm.models.heads import soft_distill_loss
 from wave_mm.models.initializers import build_target, find_vit
@@ -130,8 +131,9 @@ class ScalerInitHook(Hook):
             metrics = runner.val_loop.run()
             record['val'] = {k: float(v) for k, v in metrics.items()}
         if is_main_process():
-            with open(osp.join(runner.work_dir, 'scaler_init.json'), 'w') as f:
-                json.dump(record, f, indent=2)
+            atomic_write(
+                osp.join(runner.work_dir, 'scaler_init.json'),
+                json.dumps(record, indent=2).encode())
         runner.logger.info(f'ScalerInitHook: {json.dumps(record)}')
 
     def _autocast(self, runner, device: torch.device):

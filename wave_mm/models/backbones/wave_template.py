@@ -9,11 +9,12 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from wave_mm.fileio import (TemplatesFileError, literal_assignment,
+                            load_checkpoint, meta_of, state_dict_of)
 from wave_mm.templates import Templates, save_templates
 from ..template_bank import TemplateBank
 from ..vit_compat import float_drop_prob
@@ -153,36 +154,60 @@ class WaveTemplate(VisionTransformer):
 
         Args:
             path: An MMEngine checkpoint (loaded with ``weights_only``).
-            config: Config file of the run; default: the config MMEngine
-                stored in the checkpoint's ``meta``.
+            config: Config file of the run (Python: only pass one you
+                trust); default: the config MMEngine stored in the
+                checkpoint's ``meta``, read as literals and never run.
             prefix: Key prefix of the backbone in the checkpoint.
+
+        Raises:
+            TemplatesFileError: The checkpoint is unsafe or malformed, its
+                stored config is not made of literals, or its backbone does
+                not fit the config.
         """
-        ckpt = _load_checkpoint(path, map_location='cpu')
+        ckpt = load_checkpoint(path)
+        state = state_dict_of(ckpt, path)
         if config is not None:
-            cfg = Config.fromfile(config)
-        elif 'cfg' in ckpt.get('meta', {}):
-            cfg = Config.fromstring(ckpt['meta']['cfg'], '.py')
+            backbone = Config.fromfile(config).model.get('backbone')
+        elif 'cfg' in meta_of(ckpt, path):
+            model = literal_assignment(ckpt['meta']['cfg'], 'model', path)
+            backbone = model.get('backbone') if isinstance(model,
+                                                           dict) else None
         else:
-            raise ValueError(f'{path} stores no config; pass the config')
-        backbone = dict(cfg.model.backbone)
+            raise TemplatesFileError(
+                f'{path} stores no config; pass the run\'s config file')
+        if not isinstance(backbone, dict):
+            raise TemplatesFileError(
+                f'{config or path}: the config has no model.backbone dict')
+        backbone = dict(backbone)
+        name = backbone.pop('type', None)
         # The backbone's own class: this one or a subclass (TLEGTemplate).
-        kind = MODELS.get(backbone.pop('type', ''))
+        kind = MODELS.get(name) if isinstance(name, str) else None
         if not (isinstance(kind, type) and issubclass(kind, cls)):
-            raise ValueError(f'{path}: the model backbone is '
-                             f'{cfg.model.backbone.get("type")!r}, not a '
-                             f'{cls.__name__}')
+            raise TemplatesFileError(f'{path}: the model backbone is '
+                                     f'{name!r:.80}, not a {cls.__name__}')
         backbone.pop('init_cfg', None)
-        model = kind(**backbone)
-        state = ckpt.get('state_dict', ckpt)
-        model.load_state_dict({
+        own = {
             k[len(prefix):]: v
             for k, v in state.items() if k.startswith(prefix)
-        })
+        }
+        try:
+            model = kind(**backbone)
+            model.load_state_dict(own)
+        except (TypeError, ValueError, KeyError, AssertionError,
+                AttributeError, IndexError, RuntimeError) as err:
+            raise TemplatesFileError(
+                f'{path}: its backbone does not build from the config '
+                f'({type(err).__name__}: {str(err)[:300]})') from None
         return model
 
-    def export_templates(self,
-                         path: str,
-                         ancestry: Optional[str] = None,
-                         head: Optional[Dict[str, Tensor]] = None) -> str:
-        """Write the templates file; returns its content hash."""
-        return save_templates(path, self.templates_data(ancestry, head))
+    def export_templates(
+        self,
+        path: str,
+        ancestry: Optional[str] = None,
+        head: Optional[Dict[str, Tensor]] = None,
+        inputs: Sequence[str] = ()
+    ) -> str:
+        """Write the templates file (never over one of ``inputs``); returns
+        its content hash."""
+        return save_templates(path, self.templates_data(ancestry, head),
+                              inputs)

@@ -8,12 +8,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
+from wave_mm.fileio import load_checkpoint, state_dict_of
 from ..vit_compat import float_drop_prob
 from .narrow_view import NarrowView
 
@@ -82,8 +82,7 @@ def load_teacher_checkpoint(teacher: nn.Module, path: str) -> None:
         path = named if osp.isfile(named) else moved
     if '://' not in path and not osp.isfile(path):
         raise FileNotFoundError(f'teacher checkpoint not found: {path}')
-    ckpt = _load_checkpoint(path, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt)
+    state = state_dict_of(load_checkpoint(path), path)
     state = {k.removeprefix('module.'): v for k, v in state.items()}
     own = teacher.state_dict()
     missing = sorted(set(own) - set(state))

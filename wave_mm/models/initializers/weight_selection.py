@@ -13,10 +13,10 @@ from typing import Dict
 import torch
 from mmengine.model import BaseInit
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_INITIALIZERS
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmpretrain.registry import WEIGHT_INITIALIZERS
 from torch import Tensor, nn
 
+from wave_mm.fileio import load_checkpoint, state_dict_of
 from .wave_init import find_vit, load_head, mark_initialised
 
 
@@ -93,8 +93,8 @@ class WeightSelectionInit(BaseInit):
 
     def __call__(self, module: nn.Module) -> None:
         vit = find_vit(module)
-        ckpt = _load_checkpoint(self.checkpoint, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt)
+        state = state_dict_of(
+            load_checkpoint(self.checkpoint), self.checkpoint)
         source = {
             k[len(self.prefix):]: v
             for k, v in state.items() if k.startswith(self.prefix)

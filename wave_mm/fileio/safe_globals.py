@@ -1,0 +1,65 @@
+"""Let MMEngine resume its own checkpoints under ``weights_only`` loading.
+
+PyTorch >= 2.6 loads with ``weights_only=True``; MMEngine 0.10.7 pickles its
+message hub (``HistoryBuffer`` holding numpy arrays) into every checkpoint.
+Instead of turning safety off, exactly the objects those pickles name are
+allow-listed; anything else in a checkpoint is still refused.
+
+``HistoryBuffer`` pickles its statistics methods (``HistoryBuffer.mean``...),
+which pickle protocol 2 writes as ``builtins.getattr(HistoryBuffer, 'mean')``.
+The real ``getattr`` would reach any attribute of any allow-listed object
+(and from there any builtin), so the name ``builtins.getattr`` is bound to
+:func:`history_buffer_attribute`, which resolves those four methods only.
+"""
+import importlib
+import pickle
+from typing import Any, Callable, List, Tuple, Union
+
+import torch
+from mmengine.logging import HistoryBuffer
+
+#: The ``HistoryBuffer`` attributes an MMEngine checkpoint pickles.
+HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+# (module, name) pairs; numpy 2 moved ``numpy.core`` to ``numpy._core``.
+_NUMPY_GLOBALS = [
+    ('numpy', 'ndarray'),
+    ('numpy', 'dtype'),
+    ('numpy._core.multiarray', 'scalar'),
+    ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy.core.multiarray', 'scalar'),
+    ('numpy.core.multiarray', '_reconstruct'),
+]
+
+
+def history_buffer_attribute(owner: Any, name: Any) -> Callable:
+    """Stand-in for ``getattr`` in unpickling: ``HistoryBuffer``'s
+    statistics methods and nothing else."""
+    if owner is HistoryBuffer and name in HISTORY_BUFFER_METHODS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'getattr({getattr(owner, "__name__", type(owner).__name__)}, '
+        f'{name!r}) is not allowed: only HistoryBuffer.'
+        f'{{{",".join(HISTORY_BUFFER_METHODS)}}} are')
+
+
+def mmengine_checkpoint_globals() -> List[Union[Any, Tuple[Any, str]]]:
+    """The globals an MMEngine 0.10.7 checkpoint pickles, as
+    ``torch.serialization.add_safe_globals`` takes them."""
+    found: List[Union[Any, Tuple[Any, str]]] = [
+        HistoryBuffer, (history_buffer_attribute, 'builtins.getattr')
+    ]
+    for module, name in _NUMPY_GLOBALS:
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    # numpy 2 reduces dtypes through their classes (``numpy.dtypes.*``).
+    dtypes = importlib.import_module('numpy.dtypes')
+    found += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
+    return found
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Allow-list :func:`mmengine_checkpoint_globals` for ``torch.load``."""
+    torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
