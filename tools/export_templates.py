@@ -6,7 +6,9 @@
 
 The checkpoint is loaded with ``weights_only`` and its stored config is read
 as literals, never run (``--config`` names a trusted config file instead).
-Given a templates file, it re-saves it in the current format.
+The classifier head is stored with the templates (``head.*`` extras), as the
+``TemplateExportHook`` does. Given a templates file, it re-saves it in the
+current format.
 """
 import argparse
 import os.path as osp
@@ -16,7 +18,7 @@ from typing import List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from wave_mm.fileio import check_not_input  # noqa: E402
-from wave_mm.models import WaveTemplate  # noqa: E402
+from wave_mm.models import WaveTemplate, read_auxiliary  # noqa: E402
 from wave_mm.templates import load_templates, save_templates  # noqa: E402
 
 
@@ -34,9 +36,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             data.ancestry = args.ancestry
         digest = save_templates(args.out, data, [args.checkpoint])
     else:
-        model = WaveTemplate.from_checkpoint(args.checkpoint, args.config)
+        model, head = read_auxiliary(args.checkpoint, WaveTemplate,
+                                     args.config)
         digest = model.export_templates(
-            args.out, args.ancestry, inputs=[args.checkpoint])
+            args.out, args.ancestry, head or None, inputs=[args.checkpoint])
     print(f'wrote {args.out} ({digest})')
 
 

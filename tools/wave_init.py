@@ -23,7 +23,7 @@ from mmpretrain.registry import MODELS  # noqa: E402
 
 import wave_mm  # noqa: E402,F401
 from wave_mm.fileio import check_not_input, save_checkpoint  # noqa: E402
-from wave_mm.templates import load_templates  # noqa: E402
+from wave_mm.models.initializers import read_templates  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -37,9 +37,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--img-size', type=int, help='default: the templates\' image size')
     parser.add_argument(
-        '--width-rule', default='scaled', choices=['scaled', 'crop', 'mean'])
+        '--width-rule',
+        choices=['scaled', 'crop', 'mean'],
+        help='default: WaveInit\'s')
     parser.add_argument(
-        '--depth-rule', default='first', choices=['first', 'interp'])
+        '--depth-rule',
+        choices=['first', 'interp'],
+        help='default: WaveInit\'s')
     parser.add_argument('--out', required=True, help='checkpoint to write')
     return parser.parse_args(argv)
 
@@ -50,13 +54,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     check_not_input(args.out, inputs)
     arch = json.loads(args.arch) if args.arch.lstrip().startswith('{') \
         else args.arch
-    aux = load_templates(args.templates).arch
+    aux = read_templates(args.templates).arch
+    rules = dict(width_rule=args.width_rule, depth_rule=args.depth_rule)
     init = dict(
         type='WaveInit',
         templates=args.templates,
         scalers=args.scalers,
-        width_rule=args.width_rule,
-        depth_rule=args.depth_rule)
+        **{
+            k: v
+            for k, v in rules.items() if v is not None
+        })
     backbone = dict(
         type='VisionTransformer',
         arch=arch,

@@ -254,3 +254,11 @@ def test_unique_temporary_names(tmp_path):
         names.add(name)
     assert len(names) == 50
     assert sorted(names) == _left(path)
+
+
+def test_a_private_file_stays_private(tmp_path):
+    path = str(tmp_path / 'secret.bin')
+    atomic_write(path, b'x')
+    os.chmod(path, 0o600)
+    atomic_write(path, b'y')
+    assert os.stat(path).st_mode & 0o777 == 0o600

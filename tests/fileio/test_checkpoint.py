@@ -10,11 +10,10 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmpretrain.registry import MODELS
 from wave_helpers import save_teacher, teacher_cfg, tiny_vit_cfg
 
+from wave_mm.core import load_teacher_checkpoint
 from wave_mm.fileio import (TemplatesFileError, load_checkpoint, meta_of,
                             save_checkpoint, state_dict_of)
 from wave_mm.models import WaveTemplate
-from wave_mm.models.classifiers.distill_classifier import \
-    load_teacher_checkpoint
 from wave_mm.templates import load_scalers, load_templates
 
 TOOLS = os.path.join(
@@ -211,3 +210,63 @@ def test_malformed_checkpoints_to_the_tools(tmp_path):
     save_teacher(teacher, teacher_cfg())
     with pytest.raises(TemplatesFileError, match='teacher.pth stores no'):
         WaveTemplate.from_checkpoint(teacher)
+
+
+def test_numpy_state_that_would_corrupt_memory_is_refused(tmp_path):
+    """An object-field dtype with reference-counting flags set would make
+    numpy free attacker-chosen pointers: the numpy stand-ins refuse it."""
+    import numpy as np
+    from hostile import Reduce
+    from numpy._core.multiarray import _reconstruct
+    state = list(np.dtype([('a', 'O')]).__reduce__()[2])
+    state[-1] = 25
+    for dtype in (Reduce(
+            np.dtype,
+            'V8',
+            False,
+            True,
+    ), Reduce(np.dtype, 'f8', False, True)):
+        array = Reduce(_reconstruct, np.ndarray, (0, ), b'b')
+        path = str(tmp_path / 'numpy.pth')
+        torch.save({'meta': {'x': (array, dtype, tuple(state))}}, path)
+        with pytest.raises(TemplatesFileError, match='numpy.pth: refused'):
+            load_checkpoint(path)
+
+
+def test_numpy_values_round_trip_twice(tmp_path):
+    import numpy as np
+    values = dict(
+        seed=np.int64(3),
+        f=np.float32(2.5),
+        big_endian=np.arange(4, dtype='>i4'),
+        history=np.array([1.5, 2.5]))
+    path = str(tmp_path / 'a.pth')
+    save_checkpoint(path, {'meta': values})
+    again = str(tmp_path / 'b.pth')
+    save_checkpoint(again, load_checkpoint(path))
+    loaded = load_checkpoint(again)['meta']
+    for key, value in values.items():
+        assert np.array_equal(loaded[key], value), key
+        # numpy may swap a foreign byte order to the native one.
+        assert loaded[key].dtype.str[1:] == value.dtype.str[1:], key
+
+
+def test_stored_configs_cannot_name_a_function(tmp_path, monkeypatch):
+    """MMEngine's registry imports and calls a dotted ``type`` it does not
+    know: a stored config may only name registered model classes."""
+    monkeypatch.chdir(tmp_path)
+    for kind in ('os.system', 'subprocess.getoutput', 'eval', 'print'):
+        cfg = ("model = dict(backbone=dict(type='WaveTemplate', "
+               'layer_cfgs=dict(act_cfg=dict(type=%r, command="touch M", '
+               'cmd="touch M"))))' % kind)
+        path = str(tmp_path / 'run.pth')
+        torch.save({'state_dict': {}, 'meta': {'cfg': cfg}}, path)
+        with pytest.raises(TemplatesFileError, match='not a registered'):
+            WaveTemplate.from_checkpoint(path)
+        assert not (tmp_path / 'M').exists()
+
+
+@pytest.mark.parametrize('path', ['foo://x', 'file:///nope.pth'])
+def test_unknown_schemes_are_local_paths(path):
+    with pytest.raises(TemplatesFileError, match='not found'):
+        load_checkpoint(path)

@@ -80,6 +80,8 @@ def test_from_checkpoint_refuses_what_does_not_build(aux, tmp_path):
         ("dict(type='WaveTemplate', arch='no-such-arch')", 'does not build'),
         ("dict(type='WaveTemplate', surprise=1)", 'does not build'),
         ("dict(type='WaveTemplate', arch='deit-tiny')", 'does not build'),
+        ("dict(type='WaveTemplate', template_width=0)", 'does not build'),
+        ("dict(type='WaveTemplate', num_templates=0)", 'does not build'),
         ('[1]', 'the config has no model.backbone dict'),
     ]:
         torch.save(

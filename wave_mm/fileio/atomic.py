@@ -6,12 +6,14 @@ to disk (``fsync``) and then renamed over ``path`` (``os.replace``). On any
 failure (an exception, a full disk) the temporary file is removed and
 ``path`` is untouched. A process killed mid-write leaves its temporary file
 behind; the next write to the same ``path`` removes it once its writer is
-gone. Permission bits follow the umask, as ``open(path, 'w')`` would.
+gone. Permission bits are those of the file replaced; a new file's follow
+the umask, as with ``open(path, 'w')``.
 """
 import errno
 import os
 import os.path as osp
 import secrets
+import stat
 from typing import BinaryIO, Callable, Iterable, Union
 
 #: Bytes, or a function that writes them into a binary file object.
@@ -46,6 +48,8 @@ def atomic_write(path: str, content: Content,
     _sweep_orphans(path)
     tmp, fd = _create_temporary(path)
     try:
+        if osp.exists(path):  # a private file stays private
+            os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
         with os.fdopen(fd, 'wb') as f:
             if isinstance(content, (bytes, bytearray, memoryview)):
                 f.write(content)

@@ -42,7 +42,9 @@ def load_checkpoint(path: str, map_location: Any = 'cpu') -> Any:
     if _SCHEME.match(path):
         from mmengine.runner.checkpoint import CheckpointLoader
         register_mmengine_loaders()
-        return CheckpointLoader.load_checkpoint(path, map_location)
+        loader = CheckpointLoader._get_checkpoint_loader(path)
+        if loader is not _load_local:
+            return _remote(loader, path, map_location)
     if not osp.isfile(path):
         raise TemplatesFileError(f'checkpoint not found: {path}')
     return _load(path, path, map_location)
@@ -165,6 +167,18 @@ def register_mmengine_loaders() -> None:
                            force=True)
 
 
+def _remote(loader: Any, path: str, map_location: Any) -> Any:
+    """A load through one of MMEngine's remote schemes, errors wrapped."""
+    try:
+        return loader(path, map_location)
+    except TemplatesFileError:
+        raise
+    except Exception as err:  # a download or backend failed
+        raise TemplatesFileError(
+            f'{path}: could not be loaded ({type(err).__name__}: '
+            f'{_first_line(err)})') from None
+
+
 def _load_local(filename: str, map_location: Optional[Any] = None) -> Any:
     return load_checkpoint(osp.expanduser(filename), map_location)
 
@@ -184,6 +198,10 @@ def _load_url(url: str,
     except pickle.UnpicklingError as err:
         raise TemplatesFileError(
             f'{url}: refused to load: {_unpickling_reason(err)}') from None
+    except Exception as err:  # a failed download or a corrupt file
+        raise TemplatesFileError(
+            f'{url}: could not be loaded ({type(err).__name__}: '
+            f'{_first_line(err)})') from None
 
 
 def _load_backend(filename: str, map_location: Optional[Any] = None) -> Any:

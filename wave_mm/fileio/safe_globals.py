@@ -2,34 +2,29 @@
 
 PyTorch >= 2.6 loads with ``weights_only=True``; MMEngine 0.10.7 pickles its
 message hub (``HistoryBuffer`` holding numpy arrays) into every checkpoint.
-Instead of turning safety off, exactly the objects those pickles name are
-allow-listed; anything else in a checkpoint is still refused.
+Instead of turning safety off, exactly the names those pickles use are
+allow-listed, each bound to an object that can do no more than rebuild what
+MMEngine saved; anything else in a checkpoint is still refused.
 
-``HistoryBuffer`` pickles its statistics methods (``HistoryBuffer.mean``...),
-which pickle protocol 2 writes as ``builtins.getattr(HistoryBuffer, 'mean')``.
-The real ``getattr`` would reach any attribute of any allow-listed object
-(and from there any builtin), so the name ``builtins.getattr`` is bound to
-:func:`history_buffer_attribute`, which resolves those four methods only.
+- ``HistoryBuffer`` pickles its statistics methods (``HistoryBuffer.mean``...),
+  which pickle protocol 2 writes as ``builtins.getattr(HistoryBuffer,
+  'mean')``. The real ``getattr`` would reach any attribute of any
+  allow-listed object (and from there any builtin), so the name
+  ``builtins.getattr`` is bound to :func:`history_buffer_attribute`, which
+  resolves those four methods only.
+- The numpy names are bound to the stand-ins of
+  :mod:`wave_mm.fileio.numpy_pickle`: plain numeric arrays and scalars only.
 """
-import importlib
 import pickle
 from typing import Any, Callable, List, Tuple, Union
 
 import torch
 from mmengine.logging import HistoryBuffer
 
+from .numpy_pickle import numpy_stand_ins
+
 #: The ``HistoryBuffer`` attributes an MMEngine checkpoint pickles.
 HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
-
-# (module, name) pairs; numpy 2 moved ``numpy.core`` to ``numpy._core``.
-_NUMPY_GLOBALS = [
-    ('numpy', 'ndarray'),
-    ('numpy', 'dtype'),
-    ('numpy._core.multiarray', 'scalar'),
-    ('numpy._core.multiarray', '_reconstruct'),
-    ('numpy.core.multiarray', 'scalar'),
-    ('numpy.core.multiarray', '_reconstruct'),
-]
 
 
 def history_buffer_attribute(owner: Any, name: Any) -> Callable:
@@ -46,18 +41,8 @@ def history_buffer_attribute(owner: Any, name: Any) -> Callable:
 def mmengine_checkpoint_globals() -> List[Union[Any, Tuple[Any, str]]]:
     """The globals an MMEngine 0.10.7 checkpoint pickles, as
     ``torch.serialization.add_safe_globals`` takes them."""
-    found: List[Union[Any, Tuple[Any, str]]] = [
-        HistoryBuffer, (history_buffer_attribute, 'builtins.getattr')
-    ]
-    for module, name in _NUMPY_GLOBALS:
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    # numpy 2 reduces dtypes through their classes (``numpy.dtypes.*``).
-    dtypes = importlib.import_module('numpy.dtypes')
-    found += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
-    return found
+    return [HistoryBuffer, (history_buffer_attribute, 'builtins.getattr')
+            ] + numpy_stand_ins()
 
 
 def allow_mmengine_checkpoints() -> None:

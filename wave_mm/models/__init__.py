@@ -1,17 +1,19 @@
-"""Models: the template bank, the ViT layout, backbone, head, classifier."""
-from . import vit_compat
-from .backbones import TLEGTemplate, WaveTemplate
-from .classifiers import DistillImageClassifier
+"""Models of both stages: the auxiliary backbones, distillation classifier
+and head (stage 1), the initializers of stock ViTs (stage 2) and the
+baselines. The shared pieces they stand on are in :mod:`wave_mm.core`,
+re-exported here for convenience."""
+from wave_mm.core import (ALL_GROUPS, GROUPS, KroneckerView, TemplateBank,
+                          ViTLayout, default_specs)
+from wave_mm.templates import ViTArch
+from .backbones import TLEGTemplate, WaveTemplate, read_auxiliary
+from .classifiers import DistillImageClassifier, NarrowView
 from .heads import KroneckerDistillHead
-from .initializers import MimeticInit, TLEGInit, WaveInit
-from .template_bank import TemplateBank
-from .vit_layout import ALL_GROUPS, GROUPS, ViTArch, ViTLayout, default_specs
-from .wave_target import WaveTarget
+from .initializers import (MimeticInit, TLEGInit, WaveInit, WaveTarget,
+                           WeightSelectionInit)
 
 __all__ = [
     'ALL_GROUPS', 'DistillImageClassifier', 'GROUPS', 'KroneckerDistillHead',
-    'MimeticInit', 'TLEGInit', 'TLEGTemplate', 'TemplateBank', 'ViTArch',
-    'ViTLayout', 'WaveInit', 'WaveTarget', 'WaveTemplate', 'default_specs'
+    'KroneckerView', 'MimeticInit', 'NarrowView', 'TLEGInit', 'TLEGTemplate',
+    'TemplateBank', 'ViTArch', 'ViTLayout', 'WaveInit', 'WaveTarget',
+    'WaveTemplate', 'WeightSelectionInit', 'default_specs', 'read_auxiliary'
 ]
-
-vit_compat.apply()

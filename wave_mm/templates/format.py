@@ -17,6 +17,8 @@ from torch import Tensor
 FORMAT_VERSION = 2
 InitKind = Literal['normal', 'ones', 'zeros']
 INIT_KINDS: Tuple[str, ...] = ('normal', 'ones', 'zeros')
+#: Prefix of the auxiliary's classifier head among a file's extras.
+HEAD_PREFIX = 'head.'
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,8 @@ class Templates:
         """The auxiliary's classifier head (``head.*`` extras), by its own
         state-dict names; empty if none was exported."""
         return {
-            k[len('head.'):]: v
-            for k, v in self.extras.items() if k.startswith('head.')
+            k[len(HEAD_PREFIX):]: v
+            for k, v in self.extras.items() if k.startswith(HEAD_PREFIX)
         }
 
 

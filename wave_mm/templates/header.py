@@ -161,9 +161,11 @@ def check_tensors(path: str, specs: Mapping[str, TemplateSpec],
             if not value.is_floating_point():
                 raise TemplatesFileError(
                     f'{path}: {prefix}/{name} is {value.dtype}, not floating')
-            if not torch.isfinite(value).all():
+            # Finite in float32 too: the bank composes in float32.
+            if not torch.isfinite(value.float()).all():
                 raise TemplatesFileError(
-                    f'{path}: {prefix}/{name} contains NaN or Inf')
+                    f'{path}: {prefix}/{name} contains NaN or Inf (or values '
+                    'beyond float32)')
     if kind == 'scalers':
         for name, value in groups['scalers'].items():
             if value.ndim not in (3, 4) or 0 in value.shape:

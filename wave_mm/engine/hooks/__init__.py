@@ -1,7 +1,4 @@
-from .scaler_init_hook import ScalerInitHook, find_wave_init
+from .scaler_init_hook import ScalerInitHook
 from .template_export_hook import TemplateExportHook, find_wave_template
 
-__all__ = [
-    'ScalerInitHook', 'TemplateExportHook', 'find_wave_init',
-    'find_wave_template'
-]
+__all__ = ['ScalerInitHook', 'TemplateExportHook', 'find_wave_template']

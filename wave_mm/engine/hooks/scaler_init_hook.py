@@ -11,42 +11,22 @@ schedulers, AMP scaler and iteration counter are not touched.
 import json
 import os.path as osp
 import time
-from contextlib import nullcontext
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
-from mmengine.dist import (all_reduce, broadcast, get_world_size,
-                           is_main_process)
+from mmengine.dist import broadcast, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper
 from mmpretrain.registry import HOOKS
 from torch import nn
-from torch.func import functional_call
 
+from wave_mm.core import build_teacher, find_vit
 from wave_mm.fileio import atomic_write
-from wave_mm.models.classifiers import build_teacher
-from wave_mm.models.heads import soft_distill_loss
-from wave_mm.models.initializers import build_target, find_vit
+from wave_mm.models.initializers.scaler_fit import (build_optim_wrapper,
+                                                    fit_scalers)
+from wave_mm.models.initializers.wave_init import WaveInit
 from wave_mm.templates import save_scalers
-
-
-def find_wave_init(model: nn.Module) -> dict:
-    """The ``WaveInit`` config on ``model`` or its backbone."""
-    for module in (model, getattr(model, 'backbone', None)):
-        cfgs = getattr(module, 'init_cfg', None) or []
-        for cfg in cfgs if isinstance(cfgs, list) else [cfgs]:
-            if isinstance(cfg, dict) and cfg.get('type') == 'WaveInit':
-                return cfg
-    raise ValueError(
-        'ScalerInitHook needs a model initialised by WaveInit: add '
-        "init_cfg=dict(type='WaveInit', templates=...) to the model or its "
-        'backbone')
-
-
-def _cycle(loader) -> Iterator:
-    while True:
-        yield from loader
 
 
 @HOOKS.register_module()
@@ -100,7 +80,7 @@ class ScalerInitHook(Hook):
         return model.module if is_model_wrapper(model) else model
 
     def before_run(self, runner) -> None:
-        find_wave_init(self._model(runner))  # fail before training starts
+        WaveInit.of(self._model(runner))  # fail before training starts
 
     def before_train(self, runner) -> None:
         if self.iters == 0:
@@ -110,14 +90,12 @@ class ScalerInitHook(Hook):
                                'resumed from a checkpoint, skipped')
             return
         model = self._model(runner)
-        init = find_wave_init(model)
-        target = build_target(model, init['templates'], init.get('scalers'),
-                              init.get('width_rule', 'scaled'),
-                              init.get('depth_rule', 'first'))
+        init = WaveInit.of(model)
+        target = init.target(model)
         device = next(model.parameters()).device
         target.to(device)
         start = time.time()
-        record = self._fit(runner, model, target)
+        record = self._fit(runner, model, target, device)
         with torch.no_grad():
             target.write_into(find_vit(model))
             for value in model.state_dict().values():
@@ -125,7 +103,8 @@ class ScalerInitHook(Hook):
         record['seconds'] = round(time.time() - start, 2)
         if is_main_process():
             path = osp.join(runner.work_dir, self.scalers_file)
-            save_scalers(path, target.scalers_data())
+            save_scalers(path, target.scalers_data(),
+                         [init.templates, init.scalers])
             record['scalers_file'] = path
         if self.evaluate and runner.val_loop is not None:
             metrics = runner.val_loop.run()
@@ -136,95 +115,43 @@ class ScalerInitHook(Hook):
                 json.dumps(record, indent=2).encode())
         runner.logger.info(f'ScalerInitHook: {json.dumps(record)}')
 
-    def _autocast(self, runner, device: torch.device):
+    def _dtype(self, runner) -> Optional[torch.dtype]:
+        """The fit's autocast dtype: ``amp``, else the runner's."""
         dtype = self.amp
         if dtype is None and isinstance(runner.optim_wrapper, AmpOptimWrapper):
             dtype = runner.optim_wrapper.cast_dtype or torch.float16
-        if dtype is None:
-            return nullcontext(), None
-        dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-        scaler = (
-            torch.amp.GradScaler(device.type)
-            if dtype == torch.float16 else None)
-        return torch.autocast(device.type, dtype=dtype), scaler
+        return getattr(torch, dtype) if isinstance(dtype, str) else dtype
 
-    def _fit(self, runner, model: nn.Module, target) -> Dict[str, object]:
-        extra = {
-            n: p
-            for n, p in model.named_parameters()
+    def _fit(self, runner, model: nn.Module, target,
+             device: torch.device) -> dict:
+        extra = [
+            n for n, _ in model.named_parameters()
             if n.startswith(self.train_extra)
-        }
-        scalers = list(target.bank.scalers.parameters())
-        groups = [dict(params=scalers, lr=self.lr, weight_decay=0.0)]
+        ]
+        params = dict(model.named_parameters())
+        groups = [
+            dict(
+                params=list(target.bank.scalers.parameters()),
+                lr=self.lr,
+                weight_decay=0.0)
+        ]
         if extra:
-            groups.append(dict(params=list(extra.values()), lr=self.extra_lr))
-        optimizer = torch.optim.AdamW(groups)
-        device = scalers[0].device
+            groups.append(
+                dict(params=[params[n] for n in extra], lr=self.extra_lr))
+        wrapper = build_optim_wrapper(
+            torch.optim.AdamW(groups), device, self._dtype(runner))
         teacher = (
             build_teacher(self.teacher_cfg).to(device)
             if self.teacher_cfg else None)
-        autocast, scaler = self._autocast(runner, device)
-        flags = {n: p.requires_grad for n, p in model.named_parameters()}
-        for name, param in model.named_parameters():
-            param.requires_grad_(name in extra)
-        was_training = model.training
-        model.train()
-        num_fitted = sum(p.numel()
-                         for p in scalers) + sum(p.numel()
-                                                 for p in extra.values())
-        runner.logger.info(
-            f'ScalerInitHook: fitting {sum(p.numel() for p in scalers)} '
-            f'scalers + {num_fitted - sum(p.numel() for p in scalers)} other '
-            f'parameters for {self.iters} iterations')
-        loss_sum = correct = seen = 0.0
-        try:
-            for it, data in zip(
-                    range(1, self.iters + 1), _cycle(runner.train_dataloader)):
-                data = model.data_preprocessor(data, True)
-                inputs, samples = data['inputs'], data['data_samples']
-                with autocast:
-                    params = {f'backbone.{k}': v for k, v in target().items()}
-                    logits = functional_call(model, params, (inputs, ),
-                                             dict(mode='tensor'))
-                    loss = model.head._get_loss(logits, samples)['loss']
-                    if teacher is not None:
-                        with torch.no_grad():
-                            t_logits = teacher(inputs, mode='tensor')
-                        loss = loss + self.alpha * soft_distill_loss(
-                            logits, t_logits, self.tau)
-                optimizer.zero_grad(set_to_none=True)
-                (scaler.scale(loss) if scaler else loss).backward()
-                self._average_grads(optimizer)
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                labels = torch.cat([s.gt_label for s in samples])
-                loss_sum += float(loss.detach())
-                correct += float((logits.argmax(-1) == labels).sum())
-                seen += len(labels)
-                if it % self.log_interval == 0 or it == self.iters:
-                    runner.logger.info(
-                        f'ScalerInitHook: iter {it}/{self.iters} loss '
-                        f'{loss_sum / it:.4f} train acc '
-                        f'{100 * correct / seen:.2f}')
-        finally:
-            for name, param in model.named_parameters():
-                param.requires_grad_(flags[name])
-            model.train(was_training)
-        return dict(
-            iters=self.iters,
-            scalers=sum(p.numel() for p in scalers),
-            fitted_params=num_fitted,
-            train_loss=round(loss_sum / self.iters, 4),
-            train_acc=round(100 * correct / max(seen, 1), 2))
-
-    @staticmethod
-    def _average_grads(optimizer: torch.optim.Optimizer) -> None:
-        if get_world_size() == 1:
-            return
-        for group in optimizer.param_groups:
-            for param in group['params']:
-                if param.grad is not None:
-                    all_reduce(param.grad, op='mean')
+        return fit_scalers(
+            model,
+            target,
+            runner.train_dataloader,
+            self.iters,
+            wrapper,
+            extra=extra,
+            teacher=teacher,
+            alpha=self.alpha,
+            tau=self.tau,
+            log=lambda line: runner.logger.info(f'ScalerInitHook: {line}'),
+            log_interval=self.log_interval)

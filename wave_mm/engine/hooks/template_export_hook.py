@@ -9,7 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 from torch.distributed.fsdp import FullyShardedDataParallel
 
-from wave_mm.models import WaveTemplate
+from wave_mm.models.backbones import WaveTemplate
 
 
 def find_wave_template(model) -> WaveTemplate:

@@ -9,38 +9,20 @@ grid) and fixed scalers ``S[l] = [1, l/L]``. The backbone is distilled like
 stage 1 and exports an ordinary templates file that ``TLEGInit`` reads.
 """
 import dataclasses
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 import torch
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from wave_mm.templates import Templates
-from ..template_bank import TemplateBank
+from wave_mm.core import TLEG_GROUPS, TemplateBank, tleg_scalers
+from wave_mm.templates import Templates, TemplateSpec
 from .wave_template import WaveTemplate
 
-#: Groups TLEG expands; the embeddings stay plain parameters (copied).
-TLEG_GROUPS = ('attn', 'ffn', 'bias', 'norm')
 #: Prefix of the ``ancestry`` text of a TLEG templates file.
 TLEG_ANCESTRY = 'TLEG auxiliary (theta_l = theta_A + l/L * theta_B)'
 # WaveTemplate arguments that make no sense for two full-size templates.
 _FIXED_ARGS = ('template_width', 'ffn_ratio', 'num_templates')
-
-
-def tleg_scalers(num_layers: int, grid_rank: int) -> Tensor:
-    """TLEG's fixed scalers ``S[l] = [1, l/L]`` for ``l = 1..L``.
-
-    Args:
-        num_layers: Depth ``L``.
-        grid_rank: 2 for matrix weights, 1 for vectors.
-
-    Returns:
-        ``[L, 2, *(1,) * grid_rank]`` scalers: template 0 is ``θ_A``,
-        template 1 is ``θ_B``.
-    """
-    depth = torch.arange(1, num_layers + 1, dtype=torch.float32) / num_layers
-    scalers = torch.stack([torch.ones_like(depth), depth], dim=1)
-    return scalers.view(num_layers, 2, *(1, ) * grid_rank)
 
 
 class TLEGBank(TemplateBank):
@@ -107,23 +89,26 @@ class TLEGTemplate(WaveTemplate):
         if set(templated) - set(TLEG_GROUPS):
             raise ValueError(f'TLEGTemplate expands {list(TLEG_GROUPS)}, '
                              f'embeddings are copied; got {list(templated)}')
-        # The stock bank is throwaway (one template); replaced below.
         super().__init__(
-            arch=arch,
-            num_templates=1,
-            templated=templated,
-            ancestry=ancestry,
-            **kwargs)
+            arch=arch, templated=templated, ancestry=ancestry, **kwargs)
+
+    def _specs(self, template_width: int, ffn_ratio: int,
+               num_templates: int) -> Dict[str, TemplateSpec]:
+        """Two templates of the full per-layer shape per per-layer type, one
+        for once-per-model types (the final norm)."""
+        specs = super()._specs(template_width, ffn_ratio, 1)
         layout = self.layout
-        per_layer = {t: pl for _, types, pl in layout.params for t in types}
-        shapes = {t: layout.shape(t, ()) for t in layout.types}
-        specs = {}
-        for t, shape in shapes.items():
-            count = 2 if per_layer[t] else 1
-            specs[t] = dataclasses.replace(
-                self.bank.specs[t], block=shape, count=count)
-        depths = {t: layout.depth(t) for t in shapes}
-        self.bank = TLEGBank(specs, shapes, depths)
+        return {
+            t:
+            dataclasses.replace(
+                spec,
+                block=layout.shape(t, ()),
+                count=2 if layout.per_layer(t) else 1)
+            for t, spec in specs.items()
+        }
+
+    def _bank(self, specs: Mapping[str, TemplateSpec]) -> TemplateBank:
+        return self.view.bank(specs, TLEGBank)
 
     def templates_data(self,
                        ancestry: Optional[str] = None,

@@ -1,8 +1,4 @@
-from .distill_classifier import (DistillImageClassifier, build_teacher,
-                                 load_teacher_checkpoint)
+from .distill_classifier import DistillImageClassifier
 from .narrow_view import NarrowView
 
-__all__ = [
-    'DistillImageClassifier', 'NarrowView', 'build_teacher',
-    'load_teacher_checkpoint'
-]
+__all__ = ['DistillImageClassifier', 'NarrowView']

@@ -9,28 +9,30 @@ rather than hoped for.
 import copy
 
 import torch.nn.functional as F
-from mmpretrain.registry import MODELS
+from mmpretrain.models.backbones import VisionTransformer
 from torch import Tensor, nn
-from torch.func import functional_call
 
+from wave_mm.core import (DEFAULT_WIDTH_RULE, KroneckerView, data_free_scalers,
+                          residual_block)
 from wave_mm.kronecker import resample_channels
 from ..backbones import WaveTemplate
-from ..wave_target import data_free_scalers
 
 
 class NarrowView(nn.Module):
     """The student at a smaller width, as a function of its tensors.
 
-    A ``WaveTemplate`` of the student's config and depth at ``width`` holds
-    the layout; at each call it runs on the student's templates and on
-    scalers derived from the student's by :func:`data_free_scalers`
-    (``'scaled'`` width rule), and the student head's weight is laid out by
-    :func:`wave_mm.kronecker.resample_channels`. The result equals a stock
-    ViT of that width initialised by ``WaveInit(head=True)`` from the
-    student's templates file; gradients reach the student's tensors.
+    A stock ``VisionTransformer`` of the student's options and depth at
+    ``width``, its tensors stripped, is run through a
+    :class:`~wave_mm.core.KroneckerView` on the student's templates and on
+    scalers derived from the student's by
+    :func:`~wave_mm.core.data_free_scalers` (default rules), and the student
+    head's weight is laid out by :func:`wave_mm.kronecker.resample_channels`.
+    The result equals a stock ViT of that width initialised by
+    ``WaveInit(head=True)`` from the student's templates file; gradients
+    reach the student's tensors.
 
-    Keep it outside the student's module tree: its own parameters are
-    placeholders, replaced at every call.
+    Keep it outside the student's module tree: its bank's parameters are
+    placeholders for shapes, replaced at every call.
 
     Args:
         backbone: The student's backbone config (a ``WaveTemplate``).
@@ -54,34 +56,38 @@ class NarrowView(nn.Module):
                              f'templated; not templated: {plain}')
         arch = student.layout.arch
         head_dim = arch.embed_dims // arch.num_heads
-        block = student.bank.specs['q'].block[-1]
+        block = residual_block(student.bank.specs)
         if not (block <= width < arch.embed_dims and width % head_dim == 0):
             raise ValueError(
                 f'nested width {width} must be a multiple of the head width '
                 f'{head_dim} in [{block}, {arch.embed_dims}) (a template '
                 'block up to the student width)')
         cfg = copy.deepcopy(dict(backbone))
-        cfg.pop('init_cfg', None)
+        for key in ('type', 'init_cfg', *WaveTemplate.TEMPLATE_ARGS):
+            cfg.pop(key, None)
         cfg['arch'] = dict(
             embed_dims=width,
             num_layers=arch.num_layers,
             num_heads=width // head_dim,
             feedforward_channels=arch.feedforward_channels * width //
             arch.embed_dims)
-        self.model = MODELS.build(cfg)
+        self.vit = VisionTransformer(**cfg)
+        self.view = KroneckerView(self.vit, student.templated)
+        self.view.strip(self.vit)
+        self.bank = self.view.bank(student.bank.specs)
         self.width, self.head_block = width, block
-        self.shapes = dict(self.model.bank.shapes)
-        self.depths = {t: self.model.layout.depth(t) for t in self.shapes}
 
     def forward(self, student: WaveTemplate, inputs: Tensor) -> tuple:
         """The view's backbone outputs for ``inputs``."""
-        bank = student.bank
+        bank, layout = self.bank, self.view.layout
         scalers = data_free_scalers(
-            dict(bank.scalers), bank.specs, student.layout.arch.as_dict(),
-            self.shapes, self.depths)
-        params = {f'bank.templates.{t}': bank.templates[t] for t in scalers}
-        params.update({f'bank.scalers.{t}': v for t, v in scalers.items()})
-        return functional_call(self.model, params, (inputs, ))
+            dict(student.bank.scalers), bank.specs,
+            student.layout.arch.as_dict(), bank.shapes,
+            {t: layout.depth(t)
+             for t in bank.specs})
+        templates = {t: student.bank.templates[t] for t in bank.specs}
+        tensors = self.view.compose(bank, templates, scalers)
+        return self.view.run(self.vit, tensors, (inputs, ))
 
     def scores(self, student: WaveTemplate, head: nn.Module,
                inputs: Tensor) -> Tensor:
@@ -89,6 +95,6 @@ class NarrowView(nn.Module):
         (without hidden layer), its weight laid out for this width."""
         linear = head.layers.head
         weight = resample_channels(linear.weight, self.width, self.head_block,
-                                   'scaled')
+                                   DEFAULT_WIDTH_RULE)
         pre_logits = head.pre_logits(self(student, inputs))
         return F.linear(pre_logits, weight, linear.bias)

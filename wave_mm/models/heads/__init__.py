@@ -1,3 +1,3 @@
-from .kronecker_distill_head import KroneckerDistillHead, soft_distill_loss
+from .kronecker_distill_head import KroneckerDistillHead
 
-__all__ = ['KroneckerDistillHead', 'soft_distill_loss']
+__all__ = ['KroneckerDistillHead']

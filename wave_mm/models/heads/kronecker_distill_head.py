@@ -16,14 +16,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-
-def soft_distill_loss(student: Tensor, teacher: Tensor, tau: float) -> Tensor:
-    """``tau^2 * KL(softmax(teacher / tau) || softmax(student / tau))``,
-    averaged over the batch."""
-    log_p_s = F.log_softmax(student.float() / tau, dim=-1)
-    log_p_t = F.log_softmax(teacher.float() / tau, dim=-1)
-    kl = F.kl_div(log_p_s, log_p_t, log_target=True, reduction='batchmean')
-    return kl * tau**2
+from wave_mm.core import soft_distill_loss
 
 
 @MODELS.register_module()
@@ -117,6 +110,3 @@ class KroneckerDistillHead(VisionTransformerClsHead):
                                      teacher_logits.argmax(dim=-1))
             losses['loss_kd'] = self.alpha * kd
         return losses
-
-
-__all__ = ['KroneckerDistillHead', 'soft_distill_loss']

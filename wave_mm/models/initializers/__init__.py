@@ -1,11 +1,13 @@
-"""Weight initializers that build stock ViTs from weight templates, and
-the baselines they are compared with."""
+"""Weight initializers that build stock ViTs from weight templates (stage
+2), the scaler fit, and the baselines they are compared with."""
 from .mimetic_init import MimeticInit
+from .scaler_fit import build_optim_wrapper, fit_scalers
 from .tleg_init import TLEGInit
-from .wave_init import WaveInit, build_target, find_vit
+from .wave_init import WaveInit, read_templates
+from .wave_target import WaveTarget
 from .weight_selection import WeightSelectionInit
 
 __all__ = [
-    'MimeticInit', 'TLEGInit', 'WaveInit', 'WeightSelectionInit',
-    'build_target', 'find_vit'
+    'MimeticInit', 'TLEGInit', 'WaveInit', 'WaveTarget', 'WeightSelectionInit',
+    'build_optim_wrapper', 'fit_scalers', 'read_templates'
 ]

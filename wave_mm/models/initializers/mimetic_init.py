@@ -23,12 +23,10 @@ from typing import Tuple
 
 import torch
 from mmengine.logging import print_log
-from mmengine.model import BaseInit, update_init_info
-from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_INITIALIZERS
-from mmpretrain.registry import WEIGHT_INITIALIZERS
+from mmengine.model import update_init_info
 from torch import Tensor, nn
 
-from .wave_init import find_vit
+from wave_mm.core import ViTInitializer, find_vit, register_initializer
 
 
 def low_rank_factors(target: Tensor, rank: int) -> Tuple[Tensor, Tensor]:
@@ -95,8 +93,8 @@ def _generator() -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@WEIGHT_INITIALIZERS.register_module(name='MimeticInit')
-class MimeticInit(BaseInit):
+@register_initializer
+class MimeticInit(ViTInitializer):
     """Mimetic initialisation of every attention layer of a stock ViT.
 
     Writes only ``qkv.weight`` and ``proj.weight`` of each layer; every
@@ -113,6 +111,9 @@ class MimeticInit(BaseInit):
         alpha_vo: Weight of ``Z`` in ``W_vᵀ W_projᵀ`` per layer.
         beta_vo: Weight of ``-I`` in ``W_vᵀ W_projᵀ`` per layer.
     """
+
+    # Writes attention only: the stock init of the rest follows it.
+    owns_vit = False
 
     def __init__(self,
                  alpha_qk: float = 0.7,
@@ -149,7 +150,3 @@ class MimeticInit(BaseInit):
     def _get_init_info(self) -> str:
         args = ', '.join(f'{k}={v}' for k, v in self.coefficients.items())
         return f'{self.__class__.__name__}: {args}'
-
-
-# Found by ``initialize()`` with or without the mmpretrain default scope.
-MMENGINE_INITIALIZERS.register_module(name='MimeticInit', module=MimeticInit)

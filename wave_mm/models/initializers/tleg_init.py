@@ -11,17 +11,12 @@ width, heads, FFN width and patching must equal the auxiliary's::
 from typing import Dict
 
 import torch
-from mmengine.model import BaseInit
-from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_INITIALIZERS
 from mmpretrain.models.backbones import VisionTransformer
-from mmpretrain.registry import WEIGHT_INITIALIZERS
 from torch import Tensor, nn
 
-from wave_mm.templates import Scalers, Templates, load_templates
-from ..backbones.tleg_template import tleg_scalers
-from ..vit_layout import ViTArch
-from ..wave_target import WaveTarget
-from .wave_init import find_vit, load_head, mark_initialised
+from wave_mm.core import (KroneckerView, ViTInitializer, find_vit, load_head,
+                          mark_initialised, register_initializer, tleg_scalers)
+from wave_mm.templates import HEAD_PREFIX, Templates, ViTArch, load_templates
 
 # Arch keys the target must share with the auxiliary (all but the depth).
 _WIDTH_KEYS = ('embed_dims', 'num_heads', 'feedforward_channels', 'patch_size',
@@ -67,22 +62,22 @@ def tleg_state(vit: VisionTransformer, templates: Templates,
     for name, value in scalers.items():
         if templates.specs[name].count == 2:
             scalers[name] = tleg_scalers(arch['num_layers'], value.ndim - 2)
-    target = WaveTarget(
-        vit,
-        templates,
-        Scalers(scalers, arch, templates.content_hash),
-        source=source)
-    differ = set(templates.specs) ^ set(target.layout.types)
+    view = KroneckerView(vit, templates.groups, templates.specs)
+    differ = set(templates.specs) ^ set(view.layout.types)
     if differ:
         raise ValueError(f'{source}: the auxiliary and the target differ in '
                          f'templated weight types {sorted(differ)} (qkv '
                          'bias, final norm?)')
+    bank = view.bank(templates.specs)
+    bank.load_tensors(templates.templates, scalers)
+    with torch.no_grad():
+        composed = view.compose(bank)
     # Embeddings are copied whatever the depth.
     extras = {
         k: v
-        for k, v in templates.extras.items() if not k.startswith('head.')
+        for k, v in templates.extras.items() if not k.startswith(HEAD_PREFIX)
     }
-    state = {**extras, **target.state_dict_for_vit()}
+    state = {**extras, **composed}
     own = vit.state_dict()
     if set(state) != set(own):
         raise ValueError(f'{source}: the auxiliary and the target differ in '
@@ -95,8 +90,8 @@ def tleg_state(vit: VisionTransformer, templates: Templates,
     return state
 
 
-@WEIGHT_INITIALIZERS.register_module(name='TLEGInit')
-class TLEGInit(BaseInit):
+@register_initializer
+class TLEGInit(ViTInitializer):
     """Initialise a stock ViT of any depth from a TLEG templates file.
 
     Layer ``l`` of ``L'`` gets ``θ_A + (l/L')·θ_B``; patch and position
@@ -134,7 +129,3 @@ class TLEGInit(BaseInit):
     def _get_init_info(self) -> str:
         return (f'{self.__class__.__name__}: templates={self.templates}, '
                 f'head={self.head}')
-
-
-# Found by ``initialize()`` with or without the mmpretrain default scope.
-MMENGINE_INITIALIZERS.register_module(name='TLEGInit', module=TLEGInit)

@@ -5,87 +5,43 @@ whole ``ImageClassifier``::
 
     init_cfg=dict(type='WaveInit',
                   templates='work_dirs/x/templates.safetensors')
+
+``WaveInit`` owns the decision "templates file -> target for this model":
+the ``ScalerInitHook`` and ``tools/wave_init.py`` ask it
+(:meth:`WaveInit.of`, :meth:`WaveInit.target`) instead of reading its config.
 """
-from typing import Dict, Optional
+import os
+from typing import Dict, Optional, Tuple
 
-from mmengine.logging import print_log
-from mmengine.model import BaseInit, update_init_info
-from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_INITIALIZERS
-from mmpretrain.models.backbones import VisionTransformer
-from mmpretrain.registry import WEIGHT_INITIALIZERS
-from torch import Tensor, nn
+from torch import nn
 
+from wave_mm.core import (DEFAULT_DEPTH_RULE, DEFAULT_WIDTH_RULE,
+                          ViTInitializer, find_vit, load_head,
+                          mark_initialised, register_initializer)
 from wave_mm.kronecker import DepthRule, WidthRule
-from wave_mm.templates import load_scalers, load_templates
-from ..wave_target import WaveTarget
+from wave_mm.templates import Templates, load_scalers, load_templates
+from .wave_target import WaveTarget
+
+# (real path, size, mtime) -> contents: the hook asks for the target of a
+# model WaveInit has just initialised; the file is read and hashed once.
+_READ: Dict[Tuple[str, int, int], Templates] = {}
 
 
-def find_vit(module: nn.Module) -> VisionTransformer:
-    """The ``VisionTransformer`` that ``module`` is or has as ``backbone``."""
-    if isinstance(module, VisionTransformer):
-        return module
-    backbone = getattr(module, 'backbone', None)
-    if isinstance(backbone, VisionTransformer):
-        return backbone
-    raise TypeError(f'WaveInit initialises an mmpretrain VisionTransformer or '
-                    f'a model whose backbone is one, got '
-                    f'{type(module).__name__} (backbone '
-                    f'{type(backbone).__name__})')
+def read_templates(path: str) -> Templates:
+    """:func:`~wave_mm.templates.load_templates`, once per file version."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return load_templates(path)  # its error names the file
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _READ:
+        _READ.clear()
+        _READ[key] = load_templates(path)
+    return _READ[key]
 
 
-def build_target(module: nn.Module,
-                 templates: str,
-                 scalers: Optional[str] = None,
-                 width_rule: WidthRule = 'scaled',
-                 depth_rule: DepthRule = 'first') -> WaveTarget:
-    """Read the files and build the :class:`WaveTarget` of ``module``."""
-    return WaveTarget(
-        find_vit(module),
-        load_templates(templates),
-        load_scalers(scalers) if scalers else None,
-        width_rule,
-        source=templates,
-        scalers_source=scalers or 'scalers',
-        depth_rule=depth_rule)
-
-
-def mark_initialised(init: BaseInit, module: nn.Module, vit: VisionTransformer,
-                     message: str) -> None:
-    """After ``init`` wrote ``vit``: keep later ``init_weights`` calls of its
-    submodules off it, log ``message`` and credit ``init`` in the init log.
-    """
-    for sub in vit.modules():
-        if hasattr(sub, '_is_init'):
-            sub._is_init = True
-    print_log(message, logger='current')
-    if hasattr(module, '_params_init_info'):
-        update_init_info(module, init_info=init._get_init_info())
-
-
-def load_head(module: nn.Module, values: Dict[str, Tensor],
-              source: str) -> None:
-    """Copy an auxiliary's head (``values``, from ``source``) into the
-    head of the classifier ``module`` and keep later inits off it."""
-    head = getattr(module, 'head', None)
-    if head is None or not values:
-        raise ValueError(f'head=True: {source} stores no classifier head, or '
-                         'the initializer is not on a classifier with a head')
-    own = head.state_dict()
-    wrong = {
-        k: (tuple(v.shape), tuple(own[k].shape) if k in own else None)
-        for k, v in values.items() if k not in own or own[k].shape != v.shape
-    }
-    if wrong:
-        raise ValueError(f'head=True: the head stored in {source} does not '
-                         'fit the target head (name: stored vs target '
-                         f'shape): {wrong}')
-    head.load_state_dict(values, strict=False)
-    for sub in head.modules():
-        sub._is_init = True
-
-
-@WEIGHT_INITIALIZERS.register_module(name='WaveInit')
-class WaveInit(BaseInit):
+@register_initializer
+class WaveInit(ViTInitializer):
     """Initialise a stock ViT from weight templates (stage 2 of WAVE).
 
     Every templated tensor of the ViT is composed from the templates and the
@@ -98,7 +54,7 @@ class WaveInit(BaseInit):
         templates: Path of a templates file (``*.safetensors``).
         scalers: Path of a scalers file fitted for this arch by the
             ``ScalerInitHook``; ``None`` derives the scalers data-free from
-            the auxiliary's (see :class:`~wave_mm.models.WaveTarget`).
+            the auxiliary's (see :class:`WaveTarget`).
         width_rule: Data-free rule on the block grid, ``'scaled'``,
             ``'crop'`` or ``'mean'`` (see :class:`WaveTarget`).
         depth_rule: Data-free rule along depth, ``'first'`` or
@@ -112,8 +68,8 @@ class WaveInit(BaseInit):
     def __init__(self,
                  templates: str,
                  scalers: Optional[str] = None,
-                 width_rule: WidthRule = 'scaled',
-                 depth_rule: DepthRule = 'first',
+                 width_rule: WidthRule = DEFAULT_WIDTH_RULE,
+                 depth_rule: DepthRule = DEFAULT_DEPTH_RULE,
                  head: bool = False,
                  **kwargs) -> None:
         super().__init__(**kwargs)
@@ -123,9 +79,37 @@ class WaveInit(BaseInit):
         self.depth_rule = depth_rule
         self.head = head
 
+    @classmethod
+    def of(cls, model: nn.Module) -> 'WaveInit':
+        """The ``WaveInit`` of ``model``'s ``init_cfg`` or its backbone's.
+
+        Raises:
+            ValueError: Neither has one.
+        """
+        for module in (model, getattr(model, 'backbone', None)):
+            cfgs = getattr(module, 'init_cfg', None) or []
+            for cfg in cfgs if isinstance(cfgs, list) else [cfgs]:
+                if isinstance(cfg,
+                              dict) and cfg.get('type') in (cls.__name__, cls):
+                    return cls(**{k: v for k, v in cfg.items() if k != 'type'})
+        raise ValueError(
+            'ScalerInitHook needs a model initialised by WaveInit: add '
+            "init_cfg=dict(type='WaveInit', templates=...) to the model or "
+            'its backbone')
+
+    def target(self, module: nn.Module) -> WaveTarget:
+        """The :class:`WaveTarget` of ``module``'s ViT from the files."""
+        return WaveTarget(
+            find_vit(module),
+            read_templates(self.templates),
+            load_scalers(self.scalers) if self.scalers else None,
+            self.width_rule,
+            source=self.templates,
+            scalers_source=self.scalers or 'scalers',
+            depth_rule=self.depth_rule)
+
     def __call__(self, module: nn.Module) -> None:
-        target = build_target(module, self.templates, self.scalers,
-                              self.width_rule, self.depth_rule)
+        target = self.target(module)
         vit = find_vit(module)
         state = target.write_into(vit)
         if self.head:
@@ -139,7 +123,3 @@ class WaveInit(BaseInit):
         return (f'{self.__class__.__name__}: templates={self.templates}, '
                 f'scalers={self.scalers}, width_rule={self.width_rule}, '
                 f'depth_rule={self.depth_rule}, head={self.head}')
-
-
-# Found by ``initialize()`` with or without the mmpretrain default scope.
-MMENGINE_INITIALIZERS.register_module(name='WaveInit', module=WaveInit)

@@ -11,13 +11,12 @@ q, k and v are selected separately; the position embedding keeps all tokens
 from typing import Dict
 
 import torch
-from mmengine.model import BaseInit
-from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_INITIALIZERS
-from mmpretrain.registry import WEIGHT_INITIALIZERS
 from torch import Tensor, nn
 
+from wave_mm.core import (ViTInitializer, find_vit, load_head,
+                          mark_initialised, register_initializer)
 from wave_mm.fileio import load_checkpoint, state_dict_of
-from .wave_init import find_vit, load_head, mark_initialised
+from wave_mm.templates import HEAD_PREFIX
 
 
 def select_indices(n: int, n_new: int) -> Tensor:
@@ -71,8 +70,8 @@ def select_state(source: Dict[str, Tensor],
     return out
 
 
-@WEIGHT_INITIALIZERS.register_module(name='WeightSelectionInit')
-class WeightSelectionInit(BaseInit):
+@register_initializer
+class WeightSelectionInit(ViTInitializer):
     """Initialise a stock ViT by Weight Selection from a larger ViT.
 
     Args:
@@ -114,8 +113,8 @@ class WeightSelectionInit(BaseInit):
                 raise ValueError('WeightSelectionInit(head=True) must be '
                                  'placed on a classifier with a head')
             source_head = {
-                k[len('head.'):]: v
-                for k, v in state.items() if k.startswith('head.')
+                k[len(HEAD_PREFIX):]: v
+                for k, v in state.items() if k.startswith(HEAD_PREFIX)
             }
             load_head(module,
                       select_state(source_head, target_head.state_dict()),
@@ -127,7 +126,3 @@ class WeightSelectionInit(BaseInit):
     def _get_init_info(self) -> str:
         return (f'{self.__class__.__name__}: checkpoint={self.checkpoint}, '
                 f'head={self.head}')
-
-
-MMENGINE_INITIALIZERS.register_module(
-    name='WeightSelectionInit', module=WeightSelectionInit)

@@ -6,59 +6,21 @@ Given a templates file and a built mmpretrain ``VisionTransformer`` (the
 target's tensors. ``WaveInit``, the ``ScalerInitHook`` and
 ``tools/wave_init.py`` all go through it.
 """
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Optional
 
 import torch
 from mmpretrain.models.backbones import VisionTransformer
 from torch import Tensor, nn
 
-from wave_mm.kronecker import (DepthRule, WidthRule, grid_shape,
-                               resample_channels, resample_scalers,
-                               width_scale)
-from wave_mm.templates import (Scalers, Templates, TemplatesFileError,
-                               TemplateSpec, ViTArch)
-from .template_bank import TemplateBank
-from .vit_layout import GROUPS, ViTLayout, input_width
+from wave_mm.core import (DEFAULT_DEPTH_RULE, DEFAULT_WIDTH_RULE, GROUPS,
+                          WEIGHT_TYPES, KroneckerView, data_free_scalers,
+                          residual_block)
+from wave_mm.kronecker import DepthRule, WidthRule, resample_channels
+from wave_mm.templates import Scalers, Templates, TemplatesFileError, ViTArch
 
 # Arch keys a scalers file must agree on with its target.
 _ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'feedforward_channels',
               'patch_size', 'in_channels')
-
-
-def data_free_scalers(source: Mapping[str, Tensor],
-                      specs: Mapping[str, TemplateSpec],
-                      arch: Mapping[str, object],
-                      shapes: Mapping[str, Tuple[int, ...]],
-                      depths: Mapping[str, int],
-                      width_rule: WidthRule = 'scaled',
-                      depth_rule: DepthRule = 'first') -> Dict[str, Tensor]:
-    """A target's scalers from an auxiliary's, without data.
-
-    Args:
-        source: The auxiliary's scalers by weight type (differentiable: the
-            result is a function of them).
-        specs: Template specs by weight type.
-        arch: The auxiliary's arch (:meth:`ViTArch.as_dict`).
-        shapes: The target's per-layer weight shape by type.
-        depths: The target's layer count by type.
-        width_rule: See :class:`WaveTarget`.
-        depth_rule: See :class:`WaveTarget`.
-    """
-    if depth_rule not in ('first', 'interp'):
-        raise ValueError(f"depth rule must be 'first' or 'interp', got "
-                         f'{depth_rule!r}')
-    values = {}
-    for t, shape in shapes.items():
-        scalers = source[t]
-        if depth_rule == 'first' and depths[t] < scalers.shape[0]:
-            scalers = scalers[:depths[t]]
-        value = resample_scalers(scalers, depths[t],
-                                 grid_shape(shape, specs[t].block), width_rule)
-        src_in = input_width(t, arch)
-        if width_rule == 'scaled' and src_in:
-            value = value * width_scale(src_in, shape[1], specs[t].block[1])
-        values[t] = value
-    return values
 
 
 class WaveTarget(nn.Module):
@@ -68,8 +30,8 @@ class WaveTarget(nn.Module):
         vit: The target ``VisionTransformer``; only read.
         templates: Contents of a templates file.
         scalers: Fitted scalers for this arch; ``None`` derives them from the
-            auxiliary's scalers by the data-free rule of
-            :func:`wave_mm.kronecker.resample_scalers` (``depth_rule``, then
+            auxiliary's scalers by the data-free rule
+            (:func:`~wave_mm.core.data_free_scalers`: ``depth_rule``, then
             ``width_rule`` on the block grid; the identity for the
             auxiliary's own arch).
         width_rule: ``'scaled'`` (default: the ``'crop'`` layout, then the
@@ -87,9 +49,9 @@ class WaveTarget(nn.Module):
                  vit: VisionTransformer,
                  templates: Templates,
                  scalers: Optional[Scalers] = None,
-                 width_rule: WidthRule = 'scaled',
+                 width_rule: WidthRule = DEFAULT_WIDTH_RULE,
                  source: str = 'templates',
-                 depth_rule: DepthRule = 'first',
+                 depth_rule: DepthRule = DEFAULT_DEPTH_RULE,
                  scalers_source: str = 'scalers') -> None:
         super().__init__()
         self.source, self.scalers_source = source, scalers_source
@@ -98,20 +60,25 @@ class WaveTarget(nn.Module):
             raise TemplatesFileError(
                 f'{source}: unknown template groups {unknown}; wave_mm '
                 f'knows {list(GROUPS)}')
-        self.layout = ViTLayout(vit, templates.groups, templates.specs)
+        for t, spec in templates.specs.items():
+            if t not in WEIGHT_TYPES:
+                raise TemplatesFileError(
+                    f'{source}: specs.{t}: unknown weight type; wave_mm '
+                    f'knows {list(WEIGHT_TYPES)}')
+            rank = len(WEIGHT_TYPES[t].shape)
+            if len(spec.block) != rank:
+                raise TemplatesFileError(
+                    f'{source}: specs.{t}.block {list(spec.block)} has '
+                    f'{len(spec.block)} dims, a {t} weight has {rank}')
+        self.view = KroneckerView(vit, templates.groups, templates.specs)
+        self.layout = self.view.layout
         arch = self.layout.arch
         self._check_fits(templates)
         types = list(self.layout.types)
         specs = {t: templates.specs[t] for t in types}
         shapes = {t: self.layout.shape(t, specs[t].block) for t in types}
-        for t in types:
-            if len(shapes[t]) != len(specs[t].block):
-                raise TemplatesFileError(
-                    f'{source}: specs.{t}.block {list(specs[t].block)} has '
-                    f'{len(specs[t].block)} dims, a {t} weight has '
-                    f'{len(shapes[t])}')
         depths = {t: self.layout.depth(t) for t in types}
-        self.bank = TemplateBank(specs, shapes, depths)
+        self.bank = self.view.bank(specs)
         self.templates_hash = templates.content_hash
         if scalers is None:
             values = data_free_scalers(templates.scalers, templates.specs,
@@ -120,7 +87,11 @@ class WaveTarget(nn.Module):
         else:
             self._check_scalers(scalers)
             values = scalers.scalers
-        self.bank.load_tensors(templates.templates, values)
+        try:
+            self.bank.load_tensors(templates.templates, values)
+        except (KeyError, ValueError) as err:
+            where = self.scalers_source if scalers else source
+            raise TemplatesFileError(f'{where}: {err.args[0]}') from None
         self.bank.freeze_templates()
         # The auxiliary's own non-templated tensors reproduce it exactly.
         same_arch = all(
@@ -132,20 +103,18 @@ class WaveTarget(nn.Module):
         }
         self.width_rule = width_rule
         self._head = templates.head()
-        self._head_block = specs['q'].block[-1] if 'q' in specs else None
+        self._head_width = templates.arch['embed_dims']
+        self._head_block = residual_block(specs)
 
     def _check_fits(self, templates: Templates) -> None:
         arch, src = self.layout.arch, self.source
         if arch.embed_dims % arch.num_heads:
             raise ValueError(f'{src}: target width {arch.embed_dims} is not '
                              f'divisible by its {arch.num_heads} heads')
-        widths = [
-            s.block[-1] for t, s in templates.specs.items()
-            if t in ('q', 'k', 'v', 'proj')
-        ]
-        if widths and arch.embed_dims < widths[0]:
+        block = residual_block(templates.specs)
+        if block and arch.embed_dims < block:
             raise ValueError(f'{src}: target width {arch.embed_dims} is '
-                             f'smaller than one template block ({widths[0]})')
+                             f'smaller than one template block ({block})')
         pos = templates.specs.get('pos_embed')
         tokens = ViTArch(**templates.arch).num_tokens
         if pos is not None and pos.block[0] != tokens:
@@ -181,7 +150,7 @@ class WaveTarget(nn.Module):
 
     def forward(self) -> Dict[str, Tensor]:
         """The target's templated tensors by backbone state-dict name."""
-        return self.layout.to_state_dict(self.bank())
+        return self.view.compose(self.bank)
 
     def state_dict_for_vit(self) -> Dict[str, Tensor]:
         """Templated tensors and, for the auxiliary's arch, its extras."""
@@ -210,6 +179,11 @@ class WaveTarget(nn.Module):
         width = self.layout.arch.embed_dims
         state = {}
         for name, value in self._head.items():
+            if value.ndim == 2 and value.shape[-1] != self._head_width:
+                raise TemplatesFileError(
+                    f'{self.source}: extras/head.{name} has shape '
+                    f'{tuple(value.shape)}; a head reads the auxiliary\'s '
+                    f'{self._head_width} channels')
             if value.ndim == 2 and self._head_block:
                 value = resample_channels(value, width, self._head_block,
                                           self.width_rule)

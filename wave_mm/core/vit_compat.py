@@ -2,9 +2,10 @@
 
 1. ``VisionTransformer.init_weights`` re-draws ``pos_embed`` after its
 ``init_cfg`` ran unless that ``init_cfg`` is ``Pretrained``. An initializer
-cannot prevent what runs after it, so this shim treats ``WaveInit`` (and any
-initializer listed in :data:`HONOURED`) like ``Pretrained``. Applied once, on
-``import wave_mm``.
+cannot prevent what runs after it, so :func:`apply` makes it treat every
+:class:`~wave_mm.core.ViTInitializer` whose ``owns_vit`` is set (``WaveInit``
+and the baselines that write the whole ViT) like ``Pretrained``. Applied
+once, when ``wave_mm`` registers its components.
 
 2. Its DropPath rates are numpy scalars, which break ``torch.compile``
 graphs; :func:`float_drop_prob` casts them.
@@ -14,25 +15,30 @@ from typing import Callable
 import numpy as np
 from mmengine.model import BaseModule
 from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.registry import WEIGHT_INITIALIZERS
 from torch import nn
 
-#: ``init_cfg`` types whose tensors ``init_weights`` must not re-draw.
-HONOURED = {'WaveInit', 'WeightSelectionInit', 'TLEGInit'}
+from .initializer import ViTInitializer
 
 
-def uses_honoured_init(init_cfg) -> bool:
-    """Whether ``init_cfg`` (dict or list of dicts) holds a honoured type."""
+def owns_vit(init_cfg) -> bool:
+    """Whether ``init_cfg`` (dict or list of dicts) holds an initializer
+    that writes the whole ViT."""
     cfgs = init_cfg if isinstance(init_cfg, list) else [init_cfg]
-    return any(
-        isinstance(c, dict)
-        and getattr(c.get('type'), '__name__', c.get('type')) in HONOURED
-        for c in cfgs)
+    for cfg in cfgs:
+        kind = cfg.get('type') if isinstance(cfg, dict) else None
+        if isinstance(kind, str):
+            kind = WEIGHT_INITIALIZERS.get(kind)
+        if (isinstance(kind, type) and issubclass(kind, ViTInitializer)
+                and kind.owns_vit):
+            return True
+    return False
 
 
 def _patched(original: Callable) -> Callable:
 
     def init_weights(self: VisionTransformer) -> None:
-        if uses_honoured_init(self.init_cfg):
+        if owns_vit(self.init_cfg):
             BaseModule.init_weights(self)
         else:
             original(self)

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 from mmpretrain.models.backbones import VisionTransformer
 
-from wave_mm.models import vit_compat
+from wave_mm.core import vit_compat
 
 
 def test_shim_applied_once_and_idempotent():
@@ -12,13 +12,18 @@ def test_shim_applied_once_and_idempotent():
     assert VisionTransformer.init_weights is patched
 
 
-def test_honoured_init_types():
-    assert vit_compat.uses_honoured_init(dict(type='WaveInit', templates=''))
-    assert vit_compat.uses_honoured_init(
+def test_initializers_that_own_the_vit():
+    assert vit_compat.owns_vit(dict(type='WaveInit', templates=''))
+    assert vit_compat.owns_vit(
         [dict(type='Constant', val=1),
          dict(type='WaveInit')])
-    assert not vit_compat.uses_honoured_init(dict(type='Pretrained'))
-    assert not vit_compat.uses_honoured_init(None)
+    for name in ('WeightSelectionInit', 'TLEGInit'):
+        assert vit_compat.owns_vit(dict(type=name))
+    # Mimetic writes attention only; the rest is the stock init's.
+    assert not vit_compat.owns_vit(dict(type='MimeticInit'))
+    assert not vit_compat.owns_vit(dict(type='Pretrained'))
+    assert not vit_compat.owns_vit(dict(type='NoSuchInit'))
+    assert not vit_compat.owns_vit(None)
 
 
 def test_stock_init_still_redraws_pos_embed():

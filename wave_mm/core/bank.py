@@ -5,7 +5,7 @@ the shared templates ``[N_t, *block]`` and the scalers ``[L_t, N_t, *grid]``
 of one model size, and composes them into that model's weights with
 :func:`wave_mm.kronecker.compose` (on CUDA, matrices through the fused
 kernels of :mod:`wave_mm.kernels`). Which tensor of a ViT each type becomes
-is the business of :mod:`wave_mm.models.vit_layout`.
+is the business of :mod:`wave_mm.core.layout`.
 """
 import math
 from typing import Dict, List, Mapping, Optional, Tuple

@@ -69,7 +69,7 @@ def test_narrow_losses_train_the_cropped_student(teacher_ckpt):
 def test_view_follows_the_dtype(teacher_ckpt):
     model = build(distill_cfg(teacher_ckpt, nested_widths=[32])).double()
     view = model.narrow_views[0]
-    assert view.model.bank.templates['q'].dtype == torch.float64
+    assert view.bank.templates['q'].dtype == torch.float64
     scores = view.scores(model.backbone, model.head,
                          torch.randn(1, 3, 16, 16, dtype=torch.float64))
     assert scores.dtype == torch.float64

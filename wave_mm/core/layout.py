@@ -1,0 +1,125 @@
+"""``ViTLayout``: where each weight type sits in one mmpretrain ViT.
+
+Maps the composed ``{type: [L_t, *shape]}`` weights of a
+:class:`~wave_mm.core.TemplateBank` onto the state-dict names of a
+``VisionTransformer`` (or subclass), by the table of
+:mod:`wave_mm.core.weight_types`.
+"""
+import math
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from mmpretrain.models.utils import resize_pos_embed
+from torch import Tensor, nn
+
+from wave_mm.templates import ViTArch
+from .weight_types import (ALL_GROUPS, GROUPS, TO_PARAM, WEIGHT_TYPES,
+                           weight_shape)
+
+
+class ViTLayout:
+    """Mapping between weight types and one ViT's state-dict entries.
+
+    Args:
+        vit: The ``VisionTransformer`` (or subclass) whose tensors are meant.
+        groups: Parameter groups (keys of :data:`GROUPS`) to template.
+        available: Weight types there are templates for; a tensor made of
+            others is left out (``None``: every type of ``groups``).
+
+    Weight types whose tensor the model lacks (no qkv bias, no final norm,
+    no class token) are left out.
+    """
+
+    def __init__(self,
+                 vit: nn.Module,
+                 groups: Sequence[str] = ALL_GROUPS,
+                 available: Optional[Iterable[str]] = None) -> None:
+        unknown = set(groups) - set(GROUPS)
+        if unknown:
+            raise ValueError(f'unknown template groups {sorted(unknown)}; '
+                             f'choose from {list(GROUPS)}')
+        self.arch = ViTArch.from_vit(vit)
+        wanted = {t for g in groups for t in GROUPS[g]}
+        if available is not None:
+            wanted &= set(available)
+        present = {name for name, _ in vit.named_parameters()}
+        layers = [f'layers.{i}.' for i in range(self.arch.num_layers)]
+        # (parameter suffix or name, its weight types, per layer?)
+        self.params: List[Tuple[str, Tuple[str, ...], bool]] = []
+        fused: Dict[Tuple[str, bool], Tuple[str, ...]] = {}
+        for t in WEIGHT_TYPES.values():
+            key = (t.param, t.per_layer)
+            fused[key] = fused.get(key, ()) + (t.name, )
+        for (param, per_layer), types in fused.items():
+            prefixes = layers if per_layer else ['']
+            if set(types) <= wanted and all(p + param in present
+                                            for p in prefixes):
+                self.params.append((param, types, per_layer))
+        self._per_layer = {t: pl for _, ts, pl in self.params for t in ts}
+
+    @property
+    def types(self) -> Tuple[str, ...]:
+        """Templated weight types present in the model."""
+        return tuple(self._per_layer)
+
+    def param_names(self) -> List[str]:
+        """State-dict names (relative to the backbone) that are templated."""
+        return sorted(f'layers.{i}.{param}' if per_layer else param
+                      for param, _, per_layer in self.params
+                      for i in range(self.arch.num_layers if per_layer else 1))
+
+    def per_layer(self, name: str) -> bool:
+        """Whether type ``name`` exists once per layer (else per model)."""
+        return self._per_layer[name]
+
+    def depth(self, name: str) -> int:
+        """Number of layers ``L_t`` of weight type ``name``."""
+        return self.arch.num_layers if self._per_layer[name] else 1
+
+    def shape(self, name: str, block: Sequence[int]) -> Tuple[int, ...]:
+        """Per-layer shape of ``name`` in template orientation."""
+        return weight_shape(name, self.arch, tuple(block))
+
+    def to_state_dict(self, weights: Mapping[str,
+                                             Tensor]) -> Dict[str, Tensor]:
+        """Turn ``{type: [L_t, *shape]}`` into ViT state-dict entries.
+
+        The fused ``qkv`` tensors are concatenated from q, k and v, the patch
+        embedding reshaped to a convolution kernel and the position embedding
+        resized (bicubic, as mmpretrain does) to this model's patch grid.
+        """
+        state = {}
+        for param, types, per_layer in self.params:
+            # One cat for all layers; the per-layer tensors are views.
+            value = (
+                weights[types[0]] if len(types) == 1 else torch.cat(
+                    [weights[t] for t in types], dim=1))
+            if per_layer:
+                for i, layer in enumerate(value.unbind(0)):
+                    state[f'layers.{i}.{param}'] = layer
+            else:
+                state[param] = self._to_param(param, value[0])
+        return state
+
+    def _to_param(self, param: str, value: Tensor) -> Tensor:
+        if param in TO_PARAM:
+            value = TO_PARAM[param](value, self.arch)
+        if param == 'pos_embed':
+            return self._resize_pos_embed(value)
+        return value
+
+    def _resize_pos_embed(self, pos_embed: Tensor) -> Tensor:
+        a = self.arch
+        if pos_embed.shape[1] == a.num_tokens:
+            return pos_embed
+        # Square patch grids, as in mmpretrain's ``_prepare_pos_embed``.
+        extra = pos_embed.shape[1] - a.num_extra_tokens
+        side = math.isqrt(extra)
+        if side * side != extra:
+            raise ValueError(f'cannot resize a position embedding of '
+                             f'{pos_embed.shape[1]} tokens to '
+                             f'{a.num_tokens}: not a square patch grid')
+        return resize_pos_embed(
+            pos_embed, (side, side),
+            a.patch_resolution,
+            num_extra_tokens=a.num_extra_tokens)
