@@ -1,9 +1,12 @@
 """ViTLayout: composed weights land on a stock ViT's state dict."""
+import dataclasses
+
 import pytest
 import torch
 from mmpretrain.models.backbones import VisionTransformer
 
 from wave_mm.core import ALL_GROUPS, ViTLayout
+from wave_mm.templates import ViTArch
 
 ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
@@ -61,7 +64,9 @@ def test_available_types_and_unknown_groups():
 
 def test_position_embedding_is_resized_to_the_patch_grid():
     vit = VisionTransformer(arch=ARCH, img_size=16, patch_size=4)
-    layout = ViTLayout(vit, ['embed'])
+    source = dataclasses.replace(
+        ViTArch.from_vit(vit), patch_resolution=(2, 2))
+    layout = ViTLayout(vit, ['embed'], source=source)
     pos = torch.randn(1, 5, 32)  # a 2x2 grid and the class token
     out = layout.to_state_dict({
         'pos_embed': pos,

@@ -5,7 +5,6 @@ Maps the composed ``{type: [L_t, *shape]}`` weights of a
 ``VisionTransformer`` (or subclass), by the table of
 :mod:`wave_mm.core.weight_types`.
 """
-import math
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -25,20 +24,27 @@ class ViTLayout:
         groups: Parameter groups (keys of :data:`GROUPS`) to template.
         available: Weight types there are templates for; a tensor made of
             others is left out (``None``: every type of ``groups``).
+        source: The arch the position-embedding templates were made for
+            (their extra tokens and patch grid); default: this model's.
 
     Weight types whose tensor the model lacks (no qkv bias, no final norm,
-    no class token) are left out.
+    no class token) are left out. A distillation token (DeiT's
+    ``DistilledVisionTransformer``), which has no type of its own, is the
+    class token's copy, and its position-embedding slot the class token's.
     """
 
     def __init__(self,
                  vit: nn.Module,
                  groups: Sequence[str] = ALL_GROUPS,
-                 available: Optional[Iterable[str]] = None) -> None:
+                 available: Optional[Iterable[str]] = None,
+                 source: Optional[ViTArch] = None) -> None:
         unknown = set(groups) - set(GROUPS)
         if unknown:
             raise ValueError(f'unknown template groups {sorted(unknown)}; '
                              f'choose from {list(GROUPS)}')
         self.arch = ViTArch.from_vit(vit)
+        self.source = source or self.arch
+        self.interpolate_mode = getattr(vit, 'interpolate_mode', 'bicubic')
         wanted = {t for g in groups for t in GROUPS[g]}
         if available is not None:
             wanted &= set(available)
@@ -56,6 +62,10 @@ class ViTLayout:
                                             for p in prefixes):
                 self.params.append((param, types, per_layer))
         self._per_layer = {t: pl for _, ts, pl in self.params for t in ts}
+        # Tensors without a type of their own, copied from one that has.
+        self.copies = {
+            'dist_token': 'cls_token'
+        } if 'dist_token' in present and 'cls_token' in self._per_layer else {}
 
     @property
     def types(self) -> Tuple[str, ...]:
@@ -64,9 +74,11 @@ class ViTLayout:
 
     def param_names(self) -> List[str]:
         """State-dict names (relative to the backbone) that are templated."""
-        return sorted(f'layers.{i}.{param}' if per_layer else param
-                      for param, _, per_layer in self.params
-                      for i in range(self.arch.num_layers if per_layer else 1))
+        return sorted([
+            f'layers.{i}.{param}' if per_layer else param
+            for param, _, per_layer in self.params
+            for i in range(self.arch.num_layers if per_layer else 1)
+        ] + list(self.copies))
 
     def per_layer(self, name: str) -> bool:
         """Whether type ``name`` exists once per layer (else per model)."""
@@ -99,6 +111,8 @@ class ViTLayout:
                     state[f'layers.{i}.{param}'] = layer
             else:
                 state[param] = self._to_param(param, value[0])
+        for copy, original in self.copies.items():
+            state[copy] = state[original]
         return state
 
     def _to_param(self, param: str, value: Tensor) -> Tensor:
@@ -109,17 +123,29 @@ class ViTLayout:
         return value
 
     def _resize_pos_embed(self, pos_embed: Tensor) -> Tensor:
-        a = self.arch
-        if pos_embed.shape[1] == a.num_tokens:
-            return pos_embed
-        # Square patch grids, as in mmpretrain's ``_prepare_pos_embed``.
-        extra = pos_embed.shape[1] - a.num_extra_tokens
-        side = math.isqrt(extra)
-        if side * side != extra:
-            raise ValueError(f'cannot resize a position embedding of '
-                             f'{pos_embed.shape[1]} tokens to '
-                             f'{a.num_tokens}: not a square patch grid')
-        return resize_pos_embed(
-            pos_embed, (side, side),
-            a.patch_resolution,
-            num_extra_tokens=a.num_extra_tokens)
+        """The source's position embedding on this model's tokens: extra
+        tokens dropped, or added as copies of the last one (a distillation
+        token's of the class token's), the patch grid resized as mmpretrain
+        does (its ``interpolate_mode``)."""
+        src, dst = self.source, self.arch
+        if pos_embed.shape[1] != src.num_tokens:
+            raise ValueError(
+                f'a position embedding of {pos_embed.shape[1]} tokens is '
+                f'not the {src.num_tokens} of its {src.num_extra_tokens} '
+                f'extra tokens and {src.patch_resolution} patch grid')
+        extra = pos_embed[:, :src.num_extra_tokens]
+        grid = pos_embed[:, src.num_extra_tokens:]
+        if tuple(src.patch_resolution) != tuple(dst.patch_resolution):
+            grid = resize_pos_embed(
+                grid,
+                tuple(src.patch_resolution),
+                tuple(dst.patch_resolution),
+                mode=self.interpolate_mode,
+                num_extra_tokens=0)
+        want = dst.num_extra_tokens
+        if want > extra.shape[1]:
+            last = (
+                extra[:, -1:] if extra.shape[1] else grid.new_zeros(
+                    1, 1, grid.shape[-1]))
+            extra = torch.cat([extra] + [last] * (want - extra.shape[1]), 1)
+        return torch.cat([extra[:, :want], grid], dim=1)

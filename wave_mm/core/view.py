@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.utils.stateless import _reparametrize_module
 
-from wave_mm.templates import TemplateSpec
+from wave_mm.templates import TemplateSpec, ViTArch
 from .bank import TemplateBank
 from .layout import ViTLayout
 from .weight_types import ALL_GROUPS
@@ -30,13 +30,16 @@ class KroneckerView:
         groups: Parameter groups to template.
         available: Weight types there are templates for (see
             :class:`ViTLayout`).
+        source: The arch the templates were made for (see
+            :class:`ViTLayout`).
     """
 
     def __init__(self,
                  vit: nn.Module,
                  groups: Sequence[str] = ALL_GROUPS,
-                 available: Optional[Sequence[str]] = None) -> None:
-        self.layout = ViTLayout(vit, groups, available)
+                 available: Optional[Sequence[str]] = None,
+                 source: Optional[ViTArch] = None) -> None:
+        self.layout = ViTLayout(vit, groups, available, source)
 
     def compose(
             self,

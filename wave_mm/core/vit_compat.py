@@ -1,7 +1,8 @@
 """Small, tested shims for mmpretrain's ``VisionTransformer``.
 
-1. ``VisionTransformer.init_weights`` re-draws ``pos_embed`` after its
-``init_cfg`` ran unless that ``init_cfg`` is ``Pretrained``. An initializer
+1. ``VisionTransformer.init_weights`` re-draws ``pos_embed`` (and DeiT's
+``DistilledVisionTransformer`` its ``dist_token``) after its ``init_cfg``
+ran unless that ``init_cfg`` is ``Pretrained``. An initializer
 cannot prevent what runs after it, so :func:`apply` makes it treat every
 :class:`~wave_mm.core.ViTInitializer` whose ``owns_vit`` is set (``WaveInit``
 and the baselines that write the whole ViT) like ``Pretrained``. Applied
@@ -14,7 +15,8 @@ from typing import Callable
 
 import numpy as np
 from mmengine.model import BaseModule
-from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.backbones import (DistilledVisionTransformer,
+                                         VisionTransformer)
 from mmpretrain.registry import WEIGHT_INITIALIZERS
 from torch import nn
 
@@ -49,10 +51,13 @@ def _patched(original: Callable) -> Callable:
 
 
 def apply() -> None:
-    """Patch ``VisionTransformer.init_weights`` (idempotent)."""
-    current = VisionTransformer.init_weights
-    if not hasattr(current, '__wrapped__'):
-        VisionTransformer.init_weights = _patched(current)
+    """Patch ``init_weights`` of ``VisionTransformer`` and of DeiT's
+    ``DistilledVisionTransformer`` (which re-draws its ``dist_token``)
+    (idempotent)."""
+    for cls in (VisionTransformer, DistilledVisionTransformer):
+        current = cls.__dict__['init_weights']
+        if not hasattr(current, '__wrapped__'):
+            cls.init_weights = _patched(current)
 
 
 def float_drop_prob(model: nn.Module) -> None:

@@ -185,20 +185,26 @@ def _safetensors_header(data: bytes, path: str, kind: str) -> Dict[str, Any]:
         raise TemplatesFileError(
             f'{path} is not a wave_mm {kind} file: no safetensors header '
             f'({len(data)} bytes; truncated, or another format)')
-    try:
-        outer = json.loads(data[8:8 + size].decode('utf-8'))
-    except (ValueError, RecursionError, MemoryError) as err:
-        raise TemplatesFileError(
-            f'{path}: the safetensors header is not valid JSON '
-            f'({type(err).__name__})') from None
-    if not isinstance(outer, dict):
-        raise TemplatesFileError(
-            f'{path}: the safetensors header is not a JSON object')
-    return outer
+    return _json_object(data[8:8 + size], path, 'the safetensors header')
 
 
 def _no_constant(name: str) -> None:
     raise ValueError(f'{name} is not JSON')
+
+
+def _json_object(text: Any, path: str, what: str) -> Dict[str, Any]:
+    """Strict JSON (no NaN or Infinity) that must be an object."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode('utf-8')
+        value = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError, MemoryError) as err:
+        raise TemplatesFileError(f'{path}: {what} is not valid JSON '
+                                 f'({type(err).__name__})') from None
+    if not isinstance(value, dict):
+        raise TemplatesFileError(f'{path}: {what} must be a JSON object, '
+                                 f'got {type(value).__name__}')
+    return value
 
 
 def _wave_mm_header(outer: Mapping[str, Any], path: str,
@@ -209,16 +215,7 @@ def _wave_mm_header(outer: Mapping[str, Any], path: str,
         raise TemplatesFileError(
             f'{path} is not a wave_mm {kind} file (its safetensors header '
             'has no wave_mm metadata)')
-    try:
-        meta = json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError, MemoryError) as err:
-        raise TemplatesFileError(
-            f'{path}: the wave_mm header is not valid JSON '
-            f'({type(err).__name__})') from None
-    if not isinstance(meta, dict):
-        raise TemplatesFileError(
-            f'{path}: the wave_mm header must be a JSON object, got '
-            f'{type(meta).__name__}')
+    meta = _json_object(text, path, 'the wave_mm header')
     if meta.get('format') != f'wave_mm.{kind}':
         raise TemplatesFileError(
             f'{path}: format is {meta.get("format")!r:.80}, expected '

@@ -96,7 +96,8 @@ class TLEGTemplate(WaveTemplate):
                num_templates: int) -> Dict[str, TemplateSpec]:
         """Two templates of the full per-layer shape per per-layer type, one
         for once-per-model types (the final norm)."""
-        specs = super()._specs(template_width, ffn_ratio, 1)
+        # Full-size blocks: the template width is this model's own.
+        specs = super()._specs(self.embed_dims, 1, 1)
         layout = self.layout
         return {
             t:

@@ -5,10 +5,12 @@ arguments, forward and outputs) with every templated tensor removed and
 composed at each forward as ``sum_k S_k ⊗ T_k`` from its ``TemplateBank``,
 through its :class:`~wave_mm.core.KroneckerView`.
 """
+import math
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
@@ -61,6 +63,25 @@ class WaveTemplate(VisionTransformer):
         specs = self._specs(template_width, ffn_ratio, num_templates)
         self.view.strip(self)
         self.bank = self._bank(specs)
+        self._register_load_state_dict_pre_hook(self._resize_pos_templates)
+
+    def _resize_pos_templates(self, state_dict, prefix, *args) -> None:
+        """Load a checkpoint of another ``img_size``: resize the
+        position-embedding templates as the stock ViT resizes its
+        ``pos_embed`` (a square source grid); the composition is linear in
+        them, so the composed embedding is the resized one."""
+        name = prefix + 'bank.templates.pos_embed'
+        if name not in state_dict or 'pos_embed' not in self.bank.specs:
+            return
+        value, own = state_dict[name], self.bank.templates['pos_embed']
+        if value.ndim != 3 or value.shape[1] == own.shape[1]:
+            return
+        side = int(math.isqrt(value.shape[1] - self.num_extra_tokens))
+        state_dict[name] = torch.cat([
+            resize_pos_embed(template[None], (side, side),
+                             self.patch_resolution, self.interpolate_mode,
+                             self.num_extra_tokens) for template in value
+        ])
 
     @property
     def layout(self):
@@ -70,6 +91,13 @@ class WaveTemplate(VisionTransformer):
     def _specs(self, template_width: int, ffn_ratio: int,
                num_templates: int) -> Dict[str, TemplateSpec]:
         """The template specs of this auxiliary's types."""
+        width, heads = self.embed_dims, self.arch_settings['num_heads']
+        if width < template_width:
+            raise ValueError(
+                f'WaveTemplate: width {width} is narrower than '
+                f'template_width={template_width}; no target could use its '
+                f'templates. Set template_width to at most {width}, e.g. '
+                f'{width} or the head width {width // heads}')
         return default_specs(self.layout.arch, self.layout.types,
                              template_width, ffn_ratio, num_templates)
 
@@ -85,6 +113,17 @@ class WaveTemplate(VisionTransformer):
             return super().forward(x)
 
     def init_weights(self) -> None:
+        cfgs = self.init_cfg if isinstance(self.init_cfg,
+                                           list) else [self.init_cfg]
+        if any(
+                isinstance(c, dict) and c.get('type') == 'Pretrained'
+                for c in cfgs):
+            raise ValueError(
+                'WaveTemplate: init_cfg=Pretrained would load a stock ViT '
+                'checkpoint into none of the templated tensors (they are '
+                'generated from the bank); load a WaveTemplate checkpoint '
+                'with load_from, or initialise from the ancestry by '
+                'distillation')
         # The stock initialisers (FFN xavier, pos_embed re-draw) write into
         # throwaway tensors; the bank initialises templates and scalers.
         with torch.no_grad(), self.view.placed(self, self.generate()):

@@ -70,7 +70,8 @@ class WaveTarget(nn.Module):
                 raise TemplatesFileError(
                     f'{source}: specs.{t}.block {list(spec.block)} has '
                     f'{len(spec.block)} dims, a {t} weight has {rank}')
-        self.view = KroneckerView(vit, templates.groups, templates.specs)
+        self.view = KroneckerView(vit, templates.groups, templates.specs,
+                                  ViTArch(**templates.arch))
         self.layout = self.view.layout
         arch = self.layout.arch
         self._check_fits(templates)
@@ -114,7 +115,8 @@ class WaveTarget(nn.Module):
         block = residual_block(templates.specs)
         if block and arch.embed_dims < block:
             raise ValueError(f'{src}: target width {arch.embed_dims} is '
-                             f'smaller than one template block ({block})')
+                             f'smaller than one template block ({block}); '
+                             f'these templates serve widths >= {block}')
         pos = templates.specs.get('pos_embed')
         tokens = ViTArch(**templates.arch).num_tokens
         if pos is not None and pos.block[0] != tokens:
@@ -124,11 +126,14 @@ class WaveTarget(nn.Module):
         patch = templates.specs.get('patch_embed')
         need = arch.in_channels * arch.patch_size**2
         if patch is not None and patch.block[1] != need:
+            aux = templates.arch
             raise ValueError(
                 f'{src}: templates are for patch_size x patch_size x '
                 f'in_channels = {patch.block[1]} inputs per patch, the target '
                 f'has patch_size={arch.patch_size}, '
-                f'in_channels={arch.in_channels} ({need})')
+                f'in_channels={arch.in_channels} ({need}); these templates '
+                f"serve targets with patch_size={aux['patch_size']} and "
+                f"in_channels={aux['in_channels']}")
 
     def _check_scalers(self, scalers: Scalers) -> None:
         own = self.layout.arch.as_dict()
