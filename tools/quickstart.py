@@ -142,7 +142,8 @@ def main() -> None:
     os.makedirs(work, exist_ok=True)
     start = time.time()
     sys.path.insert(0, ROOT)
-    from wave_mm.datasets import prepare_fashion_mnist
+    from data_prep import prepare_fashion_mnist
+
     from wave_mm.fileio import atomic_write
     print('Fashion-MNIST from',
           prepare_fashion_mnist(osp.join(ROOT, 'data', 'fashion_mnist')))

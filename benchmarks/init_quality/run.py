@@ -36,8 +36,9 @@ from report import write_report  # noqa: E402
 
 def prepare_data(mode_name: str, work: str) -> dict:
     sys.path.insert(0, ROOT)
-    from wave_mm.datasets import (prepare_fashion_mnist, prepare_mnist_5k,
-                                  prepare_sklearn_digits)
+    sys.path.append(osp.join(ROOT, 'tools'))
+    from data_prep import (prepare_fashion_mnist, prepare_mnist_5k,
+                           prepare_sklearn_digits)
     prepare_fashion_mnist(osp.join(ROOT, 'data', 'fashion_mnist'))
     roots = {}
     mode = MODES[mode_name]
