@@ -2,12 +2,16 @@
 
     python tools/quickstart.py [--work-dir work_dirs/quickstart] [--force]
 
+Configs in ``configs/wave/quickstart/``:
+
 1. put Fashion-MNIST where mmpretrain reads it (``tools/prepare_data.py``);
-2. train the ancestry ViT (``ancestry_vit_fmnist.py``);
-3. distil weight templates from it (``distill_fmnist.py``);
+2. train the ancestry ViT (``ancestry_vit-6x128-p7_1xb128-3e_fmnist.py``);
+3. distil weight templates from it
+   (``distill_vit-6x128-p7_1xb128-3e_fmnist.py``);
 4. for several target sizes, initialise a stock ViT with ``WaveInit`` and
-   fit its scalers with ``ScalerInitHook`` (``vit_wave_fmnist.py``), train it
-   briefly, and train the same size from scratch (``vit_scratch_fmnist.py``);
+   fit its scalers with ``ScalerInitHook``
+   (``wave_vit-6x128-p7_1xb128-1e_fmnist.py``), train it briefly, and train
+   the same size from scratch (``scratch_vit-6x128-p7_1xb128-1e_fmnist.py``);
 5. print a table, and write ``results.json`` and ``results.png``.
 
 Every step is ``tools/train.py`` on a config, so each can be rerun alone;
@@ -152,9 +156,9 @@ def main() -> None:
     distill = osp.join(work, 'distill')
     templates = osp.join(distill, 'templates.safetensors')
     if args.force or not osp.isfile(osp.join(ancestry, 'last_checkpoint')):
-        run('ancestry_vit_fmnist.py', ancestry)
+        run('ancestry_vit-6x128-p7_1xb128-3e_fmnist.py', ancestry)
     if args.force or not osp.isfile(templates) or not has_head(templates):
-        run('distill_fmnist.py', distill,
+        run('distill_vit-6x128-p7_1xb128-3e_fmnist.py', distill,
             [f'model.teacher.checkpoint={ancestry}'])
     results = dict(
         ancestry=last_accuracy(ancestry),
@@ -165,9 +169,9 @@ def main() -> None:
         size = f'{layers}x{width}'
         wave_dir = osp.join(work, f'wave_{size}')
         scratch_dir = osp.join(work, f'scratch_{size}')
-        run('vit_wave_fmnist.py', wave_dir,
+        run('wave_vit-6x128-p7_1xb128-1e_fmnist.py', wave_dir,
             opts + [f'model.init_cfg.templates={templates}'])
-        run('vit_scratch_fmnist.py', scratch_dir, opts)
+        run('scratch_vit-6x128-p7_1xb128-1e_fmnist.py', scratch_dir, opts)
         fit = json.load(open(osp.join(wave_dir, 'scaler_init.json')))
         results['targets'].append(
             dict(

@@ -16,12 +16,12 @@ CONFIGS = osp.join(ROOT, 'configs', 'wave', 'quickstart')
 
 #: Method -> config. ``wave_df`` is WAVE's data-free init (no scaler fit).
 METHODS: Dict[str, str] = {
-    'scratch': 'vit_scratch_fmnist.py',
-    'kd': 'vit_kd_fmnist.py',
-    'ws': 'vit_ws_fmnist.py',
-    'tleg': 'vit_tleg_fmnist.py',
-    'mimetic': 'vit_mimetic_fmnist.py',
-    'wave': 'vit_wave_fmnist.py',
+    'scratch': 'scratch_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'kd': 'kd_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'ws': 'ws_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'tleg': 'tleg_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'mimetic': 'mimetic_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'wave': 'wave_vit-6x128-p7_1xb128-1e_fmnist.py',
 }
 LABELS = {
     'scratch': 'scratch',
@@ -118,7 +118,7 @@ MODES: Dict[str, Mode] = {
         train_subset=5000,
         test_subset=None,
         template_width=64,
-        num_templates=16,  # the ablation's pick (docs/benchmarks.md)
+        num_templates=16,  # the ablation's pick (docs/defaults.md)
         fit_iters=80,
         transfer_sizes=(Size(4, 128, 4), Size(6, 64, 2)),
         ablation_sizes=(Size(6, 64, 2), Size(4, 96, 3), Size(6, 192, 6))),

@@ -122,14 +122,17 @@ def auxiliary_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
         'model.nested_min_layers': mode.nested_min_layers
     }
     jobs = [
-        job('ancestry', 'ancestry_vit_fmnist.py', base, kind='distill'),
+        job('ancestry',
+            'ancestry_vit-6x128-p7_1xb128-3e_fmnist.py',
+            base,
+            kind='distill'),
         job('aux_wave',
-            'distill_fmnist.py',
+            'distill_vit-6x128-p7_1xb128-3e_fmnist.py',
             aux,
             kind='distill',
             after=['ancestry']),
         job('aux_tleg',
-            'distill_tleg_fmnist.py', {
+            'tleg-distill_vit-6x128-p7_1xb128-3e_fmnist.py', {
                 k: v
                 for k, v in aux.items()
                 if 'template' not in k and 'nested' not in k
@@ -141,7 +144,7 @@ def auxiliary_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
         for name, extra in ABLATION_AUXES.items():
             jobs.append(
                 job(name,
-                    'distill_fmnist.py', {
+                    'distill_vit-6x128-p7_1xb128-3e_fmnist.py', {
                         **aux,
                         **extra
                     },
