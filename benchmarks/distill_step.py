@@ -39,7 +39,7 @@ from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 
 import wave_mm  # noqa: F401,E402  (registers the modules)
-from wave_mm.models.vit_layout import ViTArch  # noqa: E402
+from wave_mm.templates import ViTArch  # noqa: E402
 
 VARIANTS = ('kd-eager', 'kd-compile', 'wave-eager', 'wave-compile')
 PREPROCESSOR = dict(
