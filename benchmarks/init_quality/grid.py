@@ -12,6 +12,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(ROOT, 'configs', 'wave', 'quickstart')
+# tools/: the sizes and the data preparation the quickstart uses too.
 sys.path.append(osp.join(ROOT, 'tools'))
 from vit_size import ViTSize  # noqa: E402
 
