@@ -23,8 +23,8 @@ the work dir and trains it with ``tools/dist_train.sh CONFIG GPUS``:
   ``--gpus`` offers no more: a build-and-step check): that it steps, its
   img/s and that the gathered templates file loads.
 
-Example (4 GPUs; three runs of stage 1 on 1 and 4 GPUs fit one 10-minute
-call)::
+Example (4 GPUs; the second command runs stage 1 three times on 1 and on 4
+GPUs)::
 
     PYTHONPATH=$PWD python benchmarks/dist_scaling.py --gpus 1 2 4 \
         --work-dir /tmp/scaling --out scaling.json

@@ -1,4 +1,6 @@
-"""Every config under configs/ loads and builds its model (shrunk)."""
+"""Every config under configs/ loads and builds its model (shrunk); the
+quickstart's baselines inherit the target base alone."""
+import ast
 import glob
 import os.path as osp
 
@@ -13,6 +15,15 @@ CONFIGS = sorted(
     p for p in glob.glob(
         osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p)
+QUICKSTART = osp.join(ROOT, 'configs', 'wave', 'quickstart')
+TARGET_BASE = './_base_/target_fmnist.py'
+#: The methods the init benchmark compares, each a sibling of the others.
+TARGETS = {
+    method: f'{method}_vit-6x128-p7_1xb128-1e_fmnist.py'
+    for method in ('scratch', 'kd', 'ws', 'tleg', 'mimetic', 'wave')
+}
+BASELINES = [c for m, c in TARGETS.items() if m != 'wave'
+             ] + ['tleg-distill_vit-6x128-p7_1xb128-3e_fmnist.py']
 
 
 def _shrunk_model(cfg: Config) -> dict:
@@ -25,7 +36,9 @@ def _shrunk_model(cfg: Config) -> dict:
 
 def test_configs_found():
     names = {osp.basename(p) for p in CONFIGS}
-    assert 'distill_deit-b.py' in names and 'distill_fmnist.py' in names
+    assert 'distill_deit-b.py' in names
+    assert 'distill_vit-6x128-p7_1xb128-3e_fmnist.py' in names
+    assert set(TARGETS.values()) <= names
     assert len(CONFIGS) >= 20
 
 
@@ -35,6 +48,52 @@ def test_config_builds(path):
     assert cfg.custom_imports['imports'] == ['wave_mm']
     model = MODELS.build(_shrunk_model(cfg))
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def _types(node) -> set:
+    """Every ``type`` named anywhere in a (merged) config value."""
+    if isinstance(node, dict):
+        own = {node['type']} if isinstance(node.get('type'), str) else set()
+        return own.union(*(_types(v) for v in node.values()))
+    if isinstance(node, (list, tuple)):
+        return set().union(*(_types(v) for v in node))
+    return set()
+
+
+def _bases(path: str) -> list:
+    """The ``_base_`` list a config file itself names."""
+    for node in ast.parse(open(path).read()).body:
+        if isinstance(node, ast.Assign) and \
+                getattr(node.targets[0], 'id', None) == '_base_':
+            return ast.literal_eval(node.value)
+    return []
+
+
+@pytest.mark.parametrize('name', sorted(TARGETS.values()))
+def test_targets_inherit_the_target_base_alone(name):
+    assert _bases(osp.join(QUICKSTART, name)) == [TARGET_BASE]
+
+
+@pytest.mark.parametrize('name', BASELINES)
+def test_baselines_have_no_wave(name):
+    """A change to WAVE's configs cannot reach a baseline."""
+    cfg = Config.fromfile(osp.join(QUICKSTART, name))
+    found = _types(cfg.model) | _types(cfg.get('custom_hooks', []))
+    assert not found & {'WaveInit', 'ScalerInitHook', 'WaveTemplate'}, found
+
+
+def test_wave_target_differs_from_scratch_only_in_its_init():
+    """The WAVE target is the scratch target with WaveInit and the scaler
+    fit: the same model, data and schedule."""
+    wave, scratch = (
+        Config.fromfile(osp.join(QUICKSTART, TARGETS[m])).to_dict()
+        for m in ('wave', 'scratch'))
+    assert wave['model'].pop('init_cfg')['type'] == 'WaveInit'
+    scratch['model'].pop('init_cfg')
+    assert [h['type'] for h in wave.pop('custom_hooks')] == ['ScalerInitHook']
+    scratch.pop('custom_hooks')
+    wave.pop('templates')
+    assert wave == scratch
 
 
 def test_distill_deit_b_steps(tmp_path):

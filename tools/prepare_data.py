@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from wave_mm.datasets import prepare_fashion_mnist  # noqa: E402
+from data_prep import prepare_fashion_mnist  # noqa: E402
 
 
 def main() -> None:

@@ -2,12 +2,16 @@
 
     python tools/quickstart.py [--work-dir work_dirs/quickstart] [--force]
 
+Configs in ``configs/wave/quickstart/``:
+
 1. put Fashion-MNIST where mmpretrain reads it (``tools/prepare_data.py``);
-2. train the ancestry ViT (``ancestry_vit_fmnist.py``);
-3. distil weight templates from it (``distill_fmnist.py``);
+2. train the ancestry ViT (``ancestry_vit-6x128-p7_1xb128-3e_fmnist.py``);
+3. distil weight templates from it
+   (``distill_vit-6x128-p7_1xb128-3e_fmnist.py``);
 4. for several target sizes, initialise a stock ViT with ``WaveInit`` and
-   fit its scalers with ``ScalerInitHook`` (``vit_wave_fmnist.py``), train it
-   briefly, and train the same size from scratch (``vit_scratch_fmnist.py``);
+   fit its scalers with ``ScalerInitHook``
+   (``wave_vit-6x128-p7_1xb128-1e_fmnist.py``), train it briefly, and train
+   the same size from scratch (``scratch_vit-6x128-p7_1xb128-1e_fmnist.py``);
 5. print a table, and write ``results.json`` and ``results.png``.
 
 Every step is ``tools/train.py`` on a config, so each can be rerun alone;
@@ -23,15 +27,21 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from vit_size import ViTSize
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs', 'wave', 'quickstart')
-# (name, layers, width, heads): around the 6x128 auxiliary (64-wide blocks).
+ANCESTRY = 'ancestry_vit-6x128-p7_1xb128-3e_fmnist.py'
+DISTILL = 'distill_vit-6x128-p7_1xb128-3e_fmnist.py'
+WAVE = 'wave_vit-6x128-p7_1xb128-1e_fmnist.py'
+SCRATCH = 'scratch_vit-6x128-p7_1xb128-1e_fmnist.py'
+# Around the 6x128 auxiliary (64-wide blocks).
 TARGETS = [
-    ('shallower', 3, 128, 4),
-    ('deeper', 9, 128, 4),
-    ('narrower', 6, 64, 2),
-    ('wider', 6, 192, 6),
-    ('non-multiple', 6, 96, 3),
+    ('shallower', ViTSize(3, 128, 4)),
+    ('deeper', ViTSize(9, 128, 4)),
+    ('narrower', ViTSize(6, 64, 2)),
+    ('wider', ViTSize(6, 192, 6)),
+    ('non-multiple', ViTSize(6, 96, 3)),
 ]
 
 
@@ -82,28 +92,19 @@ def has_head(templates: str) -> bool:
     return bool(load_templates(templates).head())
 
 
-def num_params(layers: int, width: int, heads: int) -> int:
+def num_params(size: ViTSize) -> int:
+    """Parameters of a target of ``size``: its ViT and its 10-class head."""
     from mmpretrain.models.backbones import VisionTransformer
     vit = VisionTransformer(
         arch=dict(
-            embed_dims=width,
-            num_layers=layers,
-            num_heads=heads,
-            feedforward_channels=4 * width),
+            embed_dims=size.width,
+            num_layers=size.layers,
+            num_heads=size.heads,
+            feedforward_channels=4 * size.width),
         img_size=28,
         patch_size=7,
         in_channels=1)
-    return sum(p.numel() for p in vit.parameters()) + width * 10 + 10
-
-
-def target_options(layers: int, width: int, heads: int) -> List[str]:
-    return [
-        f'model.backbone.arch.num_layers={layers}',
-        f'model.backbone.arch.embed_dims={width}',
-        f'model.backbone.arch.num_heads={heads}',
-        f'model.backbone.arch.feedforward_channels={4 * width}',
-        f'model.head.in_channels={width}',
-    ]
+    return sum(p.numel() for p in vit.parameters()) + size.width * 10 + 10
 
 
 def plot(rows: List[Dict], path: str) -> None:
@@ -142,7 +143,8 @@ def main() -> None:
     os.makedirs(work, exist_ok=True)
     start = time.time()
     sys.path.insert(0, ROOT)
-    from wave_mm.datasets import prepare_fashion_mnist
+    from data_prep import prepare_fashion_mnist
+
     from wave_mm.fileio import atomic_write
     print('Fashion-MNIST from',
           prepare_fashion_mnist(osp.join(ROOT, 'data', 'fashion_mnist')))
@@ -151,28 +153,25 @@ def main() -> None:
     distill = osp.join(work, 'distill')
     templates = osp.join(distill, 'templates.safetensors')
     if args.force or not osp.isfile(osp.join(ancestry, 'last_checkpoint')):
-        run('ancestry_vit_fmnist.py', ancestry)
+        run(ANCESTRY, ancestry)
     if args.force or not osp.isfile(templates) or not has_head(templates):
-        run('distill_fmnist.py', distill,
-            [f'model.teacher.checkpoint={ancestry}'])
+        run(DISTILL, distill, [f'model.teacher.checkpoint={ancestry}'])
     results = dict(
         ancestry=last_accuracy(ancestry),
         auxiliary=last_accuracy(distill),
         targets=[])
-    for name, layers, width, heads in TARGETS:
-        opts = target_options(layers, width, heads)
-        size = f'{layers}x{width}'
-        wave_dir = osp.join(work, f'wave_{size}')
-        scratch_dir = osp.join(work, f'scratch_{size}')
-        run('vit_wave_fmnist.py', wave_dir,
-            opts + [f'model.init_cfg.templates={templates}'])
-        run('vit_scratch_fmnist.py', scratch_dir, opts)
+    for name, size in TARGETS:
+        opts = size.cfg_options()
+        wave_dir = osp.join(work, f'wave_{size.name}')
+        scratch_dir = osp.join(work, f'scratch_{size.name}')
+        run(WAVE, wave_dir, opts + [f'model.init_cfg.templates={templates}'])
+        run(SCRATCH, scratch_dir, opts)
         fit = json.load(open(osp.join(wave_dir, 'scaler_init.json')))
         results['targets'].append(
             dict(
                 target=name,
-                size=size,
-                params=num_params(layers, width, heads),
+                size=size.name,
+                params=num_params(size),
                 scalers=fit['scalers'],
                 fit_seconds=fit['seconds'],
                 wave_init=round(fit['val']['accuracy/top1'], 2),

@@ -1,27 +1,34 @@
 """What the init-quality benchmark runs: modes, sizes, methods and budgets.
 
 Every run is one of the project's configs under ``configs/wave/quickstart``
-plus ``--cfg-options``-style overrides; :mod:`jobs` executes them with
-MMEngine's Runner. A *job* is a plain dict (picklable, JSON-able):
-``name``, ``config``, ``options``, ``kind`` (``'train'`` or ``'init'``:
-evaluate right after initialisation, no training) and ``after`` (names of the
-jobs whose outputs it reads).
+plus ``--cfg-options``-style overrides, described by a :class:`Job`;
+:mod:`jobs` executes them with MMEngine's Runner.
 """
+import json
 import os.path as osp
+import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(ROOT, 'configs', 'wave', 'quickstart')
+# tools/: the sizes and the data preparation the quickstart uses too.
+sys.path.append(osp.join(ROOT, 'tools'))
+from vit_size import ViTSize  # noqa: E402
 
-#: Method -> config. ``wave_df`` is WAVE's data-free init (no scaler fit).
-METHODS: Dict[str, str] = {
-    'scratch': 'vit_scratch_fmnist.py',
-    'kd': 'vit_kd_fmnist.py',
-    'ws': 'vit_ws_fmnist.py',
-    'tleg': 'vit_tleg_fmnist.py',
-    'mimetic': 'vit_mimetic_fmnist.py',
-    'wave': 'vit_wave_fmnist.py',
+#: Method or step -> config. ``wave_df`` (WAVE's data-free init, no scaler
+#: fit) runs the WAVE config.
+CONFIG_FILES: Dict[str, str] = {
+    'ancestry': 'ancestry_vit-6x128-p7_1xb128-3e_fmnist.py',
+    'distill': 'distill_vit-6x128-p7_1xb128-3e_fmnist.py',
+    'tleg_distill': 'tleg-distill_vit-6x128-p7_1xb128-3e_fmnist.py',
+    'scratch': 'scratch_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'kd': 'kd_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'ws': 'ws_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'tleg': 'tleg_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'mimetic': 'mimetic_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'wave': 'wave_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'wave_df': 'wave_vit-6x128-p7_1xb128-1e_fmnist.py',
 }
 LABELS = {
     'scratch': 'scratch',
@@ -34,16 +41,65 @@ LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class Size:
-    """A ViT size: ``layers x width`` with ``heads`` (FFN 4x width)."""
-    layers: int
-    width: int
-    heads: int
+def config_path(method: str) -> str:
+    """The config file of a method or step of :data:`CONFIG_FILES`."""
+    return osp.join(CONFIGS, CONFIG_FILES[method])
 
-    @property
-    def name(self) -> str:
-        return f'{self.layers}x{self.width}'
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the benchmark: a config, its overrides, what it waits for.
+
+    Args:
+        name: Unique; also its folder in the work dir.
+        config: Path of the config file.
+        options: ``--cfg-options``-style overrides. A list on a key's way is
+            entered by the ``type`` of one of its elements, never by its
+            position: ``model.init_cfg.WeightSelectionInit.checkpoint``.
+        kind: ``'train'``; ``'init'``: evaluate right after initialisation,
+            no training; ``'distill'``: train and keep the checkpoint, which
+            later jobs read.
+        after: Names of the jobs whose outputs it reads.
+        method: The method (:data:`LABELS`) of a grid or transfer job.
+        size: :attr:`ViTSize.name` of its target.
+        budget: Training epochs (0: evaluated untrained).
+        seed: Seed of the run.
+        dataset: Transfer dataset.
+        variant: Ablation variant.
+        cost: Rough relative cost, to start the longest jobs first.
+    """
+    name: str
+    config: str
+    options: Mapping[str, object]
+    kind: str = 'train'
+    after: Tuple[str, ...] = ()
+    method: Optional[str] = None
+    size: Optional[str] = None
+    budget: Optional[int] = None
+    seed: Optional[int] = None
+    dataset: Optional[str] = None
+    variant: Optional[str] = None
+    cost: Optional[float] = None
+
+    def labels(self) -> Dict[str, object]:
+        """What its result records besides the measurements: the fields
+        from :attr:`method` on that are set."""
+        keys = ('method', 'size', 'budget', 'seed', 'dataset', 'variant',
+                'cost')
+        return {
+            k: getattr(self, k)
+            for k in keys if getattr(self, k) is not None
+        }
+
+    def signature_text(self, deps: Tuple[str, ...]) -> str:
+        """What its signature digests: config, options, kind and ``deps``
+        (the signatures of the jobs it waits for)."""
+        return json.dumps(
+            [self.config,
+             dict(self.options), self.kind,
+             list(deps)],
+            sort_keys=True,
+            default=str)
 
 
 @dataclass
@@ -77,9 +133,9 @@ class Mode:
             ancestry's head width).
         nested_min_layers: ``DistillImageClassifier(nested_min_layers)``.
     """
-    ancestry: Size
+    ancestry: ViTSize
     ancestry_epochs: int
-    sizes: Tuple[Size, ...]
+    sizes: Tuple[ViTSize, ...]
     budgets: Tuple[int, ...]
     seeds: Tuple[int, ...]
     train_subset: Optional[int]
@@ -90,10 +146,10 @@ class Mode:
     batch: int = 128
     ancestry_subset: Optional[int] = None
     transfer: Tuple[str, ...] = ('mnist', 'digits')
-    transfer_sizes: Tuple[Size, ...] = ()
+    transfer_sizes: Tuple[ViTSize, ...] = ()
     transfer_epochs: int = 10
     ablations: bool = True
-    ablation_sizes: Tuple[Size, ...] = field(default_factory=tuple)
+    ablation_sizes: Tuple[ViTSize, ...] = field(default_factory=tuple)
     ancestry_loader_workers: int = 0
     nested_widths: Tuple[int, ...] = (64, 96)
     nested_min_layers: int = 1
@@ -107,33 +163,35 @@ MODES: Dict[str, Mode] = {
     # auxiliaries (the critical path) get 10 epochs of 30,000.
     'gpu':
     Mode(
-        ancestry=Size(6, 128, 4),
+        ancestry=ViTSize(6, 128, 4),
         ancestry_epochs=10,
         ancestry_subset=30000,
         ancestry_loader_workers=2,
-        sizes=(Size(4, 128, 4), Size(16, 128, 4), Size(6, 64, 2),
-               Size(6, 192, 6), Size(4, 96, 3)),
+        sizes=(ViTSize(4, 128, 4), ViTSize(16, 128, 4), ViTSize(6, 64, 2),
+               ViTSize(6, 192, 6), ViTSize(4, 96, 3)),
         budgets=(1, 3, 10, 20),
         seeds=(0, 1, 2),
         train_subset=5000,
         test_subset=None,
         template_width=64,
-        num_templates=16,  # the ablation's pick (docs/benchmarks.md)
+        num_templates=16,  # the ablation's pick (docs/defaults.md)
         fit_iters=80,
-        transfer_sizes=(Size(4, 128, 4), Size(6, 64, 2)),
-        ablation_sizes=(Size(6, 64, 2), Size(4, 96, 3), Size(6, 192, 6))),
+        transfer_sizes=(ViTSize(4, 128, 4), ViTSize(6, 64, 2)),
+        ablation_sizes=(
+            ViTSize(6, 64, 2),
+            ViTSize(4, 96, 3),
+            ViTSize(6, 192, 6),
+        )),
     # The grid cut to what 2 CPU cores do in about 40 minutes: one seed,
     # budgets 1 and 3, 5,000 training images, smaller deep and wide
     # targets (8x128, 6x160), no ablations.
     'cpu':
     Mode(
-        ancestry=Size(6, 128, 4),
+        ancestry=ViTSize(6, 128, 4),
         ancestry_epochs=3,
         ancestry_subset=20000,
-        sizes=(Size(4, 128, 4), Size(8, 128,
-                                     4), Size(6, 64,
-                                              2), Size(6, 160,
-                                                       5), Size(4, 96, 3)),
+        sizes=(ViTSize(4, 128, 4), ViTSize(8, 128, 4), ViTSize(6, 64, 2),
+               ViTSize(6, 160, 5), ViTSize(4, 96, 3)),
         budgets=(1, 3),
         seeds=(0, ),
         train_subset=5000,
@@ -141,16 +199,16 @@ MODES: Dict[str, Mode] = {
         template_width=64,
         num_templates=16,
         fit_iters=80,
-        transfer_sizes=(Size(4, 128, 4), Size(6, 64, 2)),
+        transfer_sizes=(ViTSize(4, 128, 4), ViTSize(6, 64, 2)),
         transfer_epochs=3,
         ablations=False),
     'quick':
     Mode(
-        ancestry=Size(4, 64, 2),
+        ancestry=ViTSize(4, 64, 2),
         ancestry_epochs=1,
         ancestry_subset=4000,
         ancestry_loader_workers=1,
-        sizes=(Size(2, 64, 2), Size(4, 32, 1)),
+        sizes=(ViTSize(2, 64, 2), ViTSize(4, 32, 1)),
         budgets=(1, ),
         seeds=(0, ),
         train_subset=2000,
@@ -160,14 +218,14 @@ MODES: Dict[str, Mode] = {
         fit_iters=10,
         batch=64,
         transfer=('digits', ),
-        transfer_sizes=(Size(2, 64, 2), ),
+        transfer_sizes=(ViTSize(2, 64, 2), ),
         transfer_epochs=1,
         ablations=False,
         nested_widths=(32, )),
 }
 
 
-def applicable(method: str, size: Size, ancestry: Size) -> bool:
+def applicable(method: str, size: ViTSize, ancestry: ViTSize) -> bool:
     """Weight Selection needs a target no larger than the ancestry on any
     dimension; TLEG only changes depth."""
     if method == 'ws':
@@ -175,16 +233,6 @@ def applicable(method: str, size: Size, ancestry: Size) -> bool:
     if method == 'tleg':
         return size.width == ancestry.width and size.heads == ancestry.heads
     return True
-
-
-def size_options(size: Size) -> Dict[str, object]:
-    return {
-        'model.backbone.arch.num_layers': size.layers,
-        'model.backbone.arch.embed_dims': size.width,
-        'model.backbone.arch.num_heads': size.heads,
-        'model.backbone.arch.feedforward_channels': 4 * size.width,
-        'model.head.in_channels': size.width,
-    }
 
 
 def data_options(mode: Mode,
@@ -217,22 +265,6 @@ def data_options(mode: Mode,
     return opts
 
 
-def job(name: str,
-        method_or_config: str,
-        options: Dict[str, object],
-        kind: str = 'train',
-        after: Sequence[str] = (),
-        **meta) -> Dict[str, object]:
-    config = METHODS.get(method_or_config, method_or_config)
-    return dict(
-        name=name,
-        config=osp.join(CONFIGS, config),
-        options=options,
-        kind=kind,
-        after=list(after),
-        meta=meta)
-
-
 def wave_init_options(templates: str,
                       fit_iters: int,
                       width_rule: str = 'scaled',
@@ -263,8 +295,13 @@ def wave_init_options(templates: str,
     return opts
 
 
-def flatten(jobs: List[Dict[str, object]]) -> Dict[str, Dict[str, object]]:
-    names = [j['name'] for j in jobs]
+def by_name(jobs: Sequence[Job]) -> Dict[str, Job]:
+    """The jobs by name.
+
+    Raises:
+        ValueError: if two jobs share a name.
+    """
+    names = [j.name for j in jobs]
     if len(set(names)) != len(names):
         raise ValueError('duplicate job names in the plan')
-    return {j['name']: j for j in jobs}
+    return {j.name: j for j in jobs}

@@ -1,12 +1,13 @@
 """Run benchmark jobs with MMEngine's Runner, several at a time.
 
-Each job (see :mod:`grid`) runs in a worker process: its config is loaded,
-the overrides merged, and a ``Runner`` trains it (``kind='train'``) or
-initialises the model and evaluates it untrained (``kind='init'``). The
-result goes to ``<work_dir>/<name>/result.json`` with the job's
-:func:`signatures`; a job whose result exists under the same signature is
-not run again, so an interrupted benchmark resumes where it stopped, and a
-changed default reruns exactly the jobs it touches.
+Each :class:`~grid.Job` runs in a worker process: its config is loaded,
+the overrides merged (:func:`merge_options`), and a ``Runner`` trains it
+(``kind='train'`` or ``'distill'``) or initialises the model and evaluates
+it untrained (``kind='init'``). The result goes to
+``<work_dir>/<name>/result.json`` with the job's :func:`signatures`; a job
+whose result exists under the same signature is not run again, so an
+interrupted benchmark resumes where it stopped, and a changed default
+reruns exactly the jobs it touches.
 """
 import hashlib
 import json
@@ -17,9 +18,9 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
-from grid import ROOT
+from grid import ROOT, Job
 
 from wave_mm.fileio import atomic_write
 
@@ -32,22 +33,57 @@ def _accuracy(runner) -> float:
     return float(runner.message_hub.get_scalar('val/accuracy/top1').current())
 
 
-def run_job(job: Dict[str, object],
+def option_key(cfg, key: str) -> str:
+    """The MMEngine key of an option ``key``: where a list lies on its way,
+    the next part names the ``type`` of one of its elements, which
+    becomes that element's index (``model.init_cfg.TLEGInit.templates``
+    -> ``model.init_cfg.2.templates``).
+
+    Raises:
+        KeyError: naming ``key``, where a list is entered by position or
+            holds no single element of the named type.
+    """
+    node, parts = cfg, []
+    for part in key.split('.'):
+        if isinstance(node, (list, tuple)):
+            found = [
+                i for i, item in enumerate(node)
+                if isinstance(item, Mapping) and item.get('type') == part
+            ]
+            if len(found) != 1:
+                raise KeyError(f'option {key}: {part!r} must name the type '
+                               f'of one element of the list, found '
+                               f'{len(found)}')
+            part = str(found[0])
+            node = node[found[0]]
+        else:
+            node = node.get(part) if hasattr(node, 'get') else None
+        parts.append(part)
+    return '.'.join(parts)
+
+
+def merge_options(cfg, options: Mapping[str, object]) -> None:
+    """Merge a job's options into the loaded config ``cfg``."""
+    cfg.merge_from_dict({option_key(cfg, k): v for k, v in options.items()})
+
+
+def run_job(job: Job,
             work_dir: str,
-            threads: int = 1) -> Dict[str, object]:
+            threads: int = 1,
+            signature: Optional[str] = None) -> Dict[str, object]:
     """Run one job in this process on ``threads`` CPU threads; returns (and
-    stores) its result."""
+    stores, with ``signature``) its result."""
     import torch
     from mmengine.config import Config
     from mmengine.runner import Runner
     sys.path.insert(0, ROOT)
     import wave_mm  # noqa: F401
     torch.set_num_threads(threads)
-    out_dir = osp.join(work_dir, job['name'])
-    cfg = Config.fromfile(job['config'])
-    cfg.merge_from_dict(job['options'])
+    out_dir = osp.join(work_dir, job.name)
+    cfg = Config.fromfile(job.config)
+    merge_options(cfg, job.options)
     cfg.work_dir = out_dir
-    if job['kind'] == 'distill':
+    if job.kind == 'distill':
         # Kept: later jobs read these checkpoints.
         cfg.default_hooks.checkpoint = dict(
             type='CheckpointHook',
@@ -56,10 +92,10 @@ def run_job(job: Dict[str, object],
             save_param_scheduler=False)
     start = time.time()
     runner = Runner.from_cfg(cfg)
-    result: Dict[str, object] = dict(name=job['name'], **job['meta'])
-    if 'signature' in job:
-        result['signature'] = job['signature']
-    if job['kind'] == 'init':
+    result: Dict[str, object] = dict(name=job.name, **job.labels())
+    if signature:
+        result['signature'] = signature
+    if job.kind == 'init':
         runner.model.init_weights()
         metrics = runner.val()
         result['accuracy'] = float(metrics['accuracy/top1'])
@@ -76,13 +112,12 @@ def run_job(job: Dict[str, object],
     result['seconds'] = round(time.time() - start, 2)
     result['params'] = sum(p.numel() for p in runner.model.parameters())
     atomic_write(
-        result_path(work_dir, job['name']),
+        result_path(work_dir, job.name),
         json.dumps(result, indent=1).encode())
     return result
 
 
-def signatures(jobs: Dict[str, Dict[str, object]],
-               work_dir: str) -> Dict[str, str]:
+def signatures(jobs: Dict[str, Job], work_dir: str) -> Dict[str, str]:
     """A digest per job of its config, options and kind and of the
     signatures of the jobs it waits for (so a re-distilled auxiliary
     invalidates its targets). Paths are taken relative to ``work_dir`` and
@@ -92,11 +127,8 @@ def signatures(jobs: Dict[str, Dict[str, object]],
     def sig(name: str) -> str:
         if name not in sigs:
             job = jobs[name]
-            deps = [sig(d) if d in jobs else d for d in job['after']]
-            text = json.dumps(
-                [job['config'], job['options'], job['kind'], deps],
-                sort_keys=True,
-                default=str)
+            deps = tuple(sig(d) if d in jobs else d for d in job.after)
+            text = job.signature_text(deps)
             text = text.replace(osp.abspath(work_dir), '<work>')
             text = text.replace(ROOT, '<root>')
             sigs[name] = hashlib.sha1(text.encode()).hexdigest()[:16]
@@ -107,14 +139,14 @@ def signatures(jobs: Dict[str, Dict[str, object]],
     return sigs
 
 
-def _safe_run(job: Dict[str, object], work_dir: str) -> Dict[str, object]:
+def _safe_run(job: Job, work_dir: str, signature: str) -> Dict[str, object]:
     try:
-        return run_job(job, work_dir)
+        return run_job(job, work_dir, signature=signature)
     except Exception:  # reported, and the jobs after it are skipped
-        return dict(name=job['name'], error=traceback.format_exc()[-3000:])
+        return dict(name=job.name, error=traceback.format_exc()[-3000:])
 
 
-def run_all(jobs: Dict[str, Dict[str, object]],
+def run_all(jobs: Dict[str, Job],
             work_dir: str,
             workers: int,
             deadline: Optional[float] = None,
@@ -128,7 +160,6 @@ def run_all(jobs: Dict[str, Dict[str, object]],
     """
     os.makedirs(work_dir, exist_ok=True)
     sigs = signatures(jobs, work_dir)
-    jobs = {n: dict(job, signature=sigs[n]) for n, job in jobs.items()}
     results: Dict[str, Dict] = {}
     stale = 0
     for name in jobs:
@@ -152,14 +183,15 @@ def run_all(jobs: Dict[str, Dict[str, object]],
                 log(f'deadline: {len(pending)} jobs left for the next run')
                 pending = []
             for name in list(pending):
-                deps = jobs[name]['after']
+                deps = jobs[name].after
                 if any('error' in results.get(d, {}) for d in deps):
-                    results[name] = dict(name=name, error=f'needs {deps}')
+                    results[name] = dict(
+                        name=name, error=f'needs {list(deps)}')
                     pending.remove(name)
                 elif all(d in results
                          for d in deps) and (len(running) < workers):
-                    running[pool.submit(_safe_run, jobs[name],
-                                        work_dir)] = name
+                    running[pool.submit(_safe_run, jobs[name], work_dir,
+                                        sigs[name])] = name
                     pending.remove(name)
             if not running:
                 continue

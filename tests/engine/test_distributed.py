@@ -3,6 +3,7 @@ the same templates as one process seeing the same global batches."""
 import os
 import os.path as osp
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from mmengine.config import Config
@@ -13,6 +14,9 @@ from wave_helpers import (distill_cfg, save_teacher, teacher_cfg,
 from wave_mm.templates import load_templates
 
 GLOBAL_BATCH = 4
+# Several processes, tens of seconds: run with -m slow (tools/run_tests.sh
+# does).
+pytestmark = pytest.mark.slow
 
 
 def _distill_cfg(teacher_ckpt: str, work_dir: str, world_size: int) -> dict:

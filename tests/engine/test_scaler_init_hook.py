@@ -157,6 +157,7 @@ def _rank_main(rank, templates, work_dir, port):
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow  # two processes
 def test_two_ranks_end_with_identical_weights(templates_file, tmp_path):
     port = 29500 + os.getpid() % 1000
     mp.spawn(

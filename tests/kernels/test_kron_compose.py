@@ -203,6 +203,7 @@ def interpreted() -> Dict[str, Optional[str]]:
     return json.loads(lines[-1][len(MARK):])
 
 
+@pytest.mark.slow  # the Triton interpreter in a subprocess: over a minute
 @pytest.mark.parametrize('name', list(CHECKS))
 def test_interpreted(interpreted, name):
     assert name in interpreted

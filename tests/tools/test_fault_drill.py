@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from mmengine.config import Config
 from wave_helpers import (distill_cfg, save_teacher, teacher_cfg,
@@ -18,6 +19,9 @@ from wave_mm.templates import load_templates
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 INTERVAL = 4
+# Several processes, tens of seconds: run with -m slow (tools/run_tests.sh
+# does).
+pytestmark = pytest.mark.slow
 
 
 def _config(tmp_path, max_iters: int) -> str:

@@ -1,10 +1,10 @@
 # Control of the init benchmark ("KD control"): the stock ViT from
-# mmpretrain's default init, as vit_scratch_fmnist.py, trained for the same
-# epochs with distillation from the ancestry (CE + soft KL).
-_base_ = ['./vit_scratch_fmnist.py']
+# mmpretrain's default init, trained for the same epochs with distillation
+# from the ancestry (CE + soft KL).
+_base_ = ['./_base_/target_fmnist.py']
 
 # A checkpoint file, or the ancestry's work dir (its last checkpoint).
-teacher_checkpoint = 'work_dirs/ancestry_vit_fmnist'
+teacher_checkpoint = {{_base_.ancestry_work_dir}}
 
 model = dict(
     type='DistillImageClassifier',

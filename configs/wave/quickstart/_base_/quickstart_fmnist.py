@@ -2,7 +2,7 @@
 # patch 7 -> 16 tokens) on a 20k-image training subset, sized so ancestry
 # and distillation together take a few minutes on 2 CPU cores.
 _base_ = [
-    '../../_base_/datasets/fashion_mnist_bs128.py',
+    '../../../_base_/datasets/fashion_mnist_bs128.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['wave_mm'], allow_failed_imports=False)
@@ -14,14 +14,22 @@ vit = dict(
     img_size=28,
     patch_size=7,
     in_channels=1)
-# The ancestry classifier: trained by ancestry_vit_fmnist.py, the teacher of
-# distill_fmnist.py and of the KD control.
+# The ancestry classifier: trained by ancestry_vit-6x128-p7_1xb128-3e_fmnist,
+# the teacher of the distillations and of the KD control.
 ancestry = dict(
     type='ImageClassifier',
     backbone=vit,
     neck=None,
     head=dict(
         type='VisionTransformerClsHead', num_classes=10, in_channels=128))
+# Where the ancestry's run writes (a checkpoint file or a work dir, whose
+# last checkpoint is read).
+ancestry_work_dir = 'work_dirs/ancestry_vit-6x128-p7_1xb128-3e_fmnist'
+# mmpretrain's default (DeiT recipe) initialisation of a stock ViT.
+deit_init = [
+    dict(type='TruncNormal', layer='Linear', std=.02),
+    dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
+]
 train_subset = 20000
 epochs = 3
 

@@ -1,13 +1,9 @@
 # Step 2 of the quickstart: distil weight templates from the ancestry into an
 # auxiliary ViT of the same shape whose weights are sum_k S_k (x) T_k.
 # The templates file lands in the work dir as templates.safetensors.
-_base_ = ['./_base_.py']
-
-# A checkpoint file, or the ancestry's work dir (its last checkpoint).
-teacher_checkpoint = 'work_dirs/ancestry_vit_fmnist'
+_base_ = ['./_base_/distill_fmnist.py']
 
 model = dict(
-    type='DistillImageClassifier',
     backbone=dict(
         type='WaveTemplate',
         arch={{_base_.vit.arch}},
@@ -16,22 +12,11 @@ model = dict(
         in_channels=1,
         template_width=64,
         # 16 beat 8 and 4 after one epoch in the init benchmark's ablation
-        # (8 was a little ahead after 10-20); docs/benchmarks.md.
+        # (8 was a little ahead after 10-20); docs/defaults.md.
         num_templates=16,
         ancestry='quickstart ancestry ViT 6x128 on Fashion-MNIST'),
-    neck=None,
-    head=dict(
-        type='KroneckerDistillHead',
-        num_classes=10,
-        in_channels=128,
-        alpha=1.0,
-        tau=1.0,
-        loss=dict(type='CrossEntropyLoss')),
-    teacher=dict(model={{_base_.ancestry}}, checkpoint=teacher_checkpoint),
     # Also distil the first 1-5 layers and the 64- and 96-wide crops, as
     # WaveInit makes shallower and narrower targets: chosen by the init
-    # benchmark's ablation (docs/benchmarks.md); 1.25-1.5x the step time.
+    # benchmark's ablation (docs/defaults.md); 1.25-1.5x the step time.
     nested_min_layers=1,
     nested_widths=[64, 96])
-
-custom_hooks = [dict(type='TemplateExportHook')]

@@ -1,6 +1,6 @@
 # Step 1 of the quickstart: train the ancestry ViT that templates are
 # distilled from (stands in for the pre-trained DeiT-B of ImageNet).
-_base_ = ['./_base_.py']
+_base_ = ['./_base_/quickstart_fmnist.py']
 
 model = dict(
     type='ImageClassifier',
@@ -11,7 +11,4 @@ model = dict(
         num_classes=10,
         in_channels=128,
         loss=dict(type='CrossEntropyLoss')),
-    init_cfg=[
-        dict(type='TruncNormal', layer='Linear', std=.02),
-        dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
-    ])
+    init_cfg={{_base_.deit_init}})

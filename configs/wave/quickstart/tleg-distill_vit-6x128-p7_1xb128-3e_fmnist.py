@@ -4,11 +4,10 @@
 # (templates.safetensors in the work dir) feeds TLEGInit, e.g.
 #   init_cfg=dict(type='TLEGInit', templates=...)  on a stock ViT of any
 # depth with the auxiliary's width.
-_base_ = ['./distill_fmnist.py']
+_base_ = ['./_base_/distill_fmnist.py']
 
 model = dict(
     backbone=dict(
-        _delete_=True,
         type='TLEGTemplate',
         arch={{_base_.vit.arch}},
         img_size=28,

@@ -1,31 +1,37 @@
-"""Check the fused compose against the torch path on CUDA; exit 1 on mismatch.
+"""The fused compose on CUDA against the torch path and a float64 reference.
 
 For the ViT-B block weights (q, k, v, proj, fc1, fc2) of each template
-configuration timed by ``compose_speed.py``, plus one cropped shape, compares
-:func:`wave_mm.kernels.compose` and :func:`wave_mm.kronecker.compose` with a
-float64 reference, forward and backward, in fp32 and under bf16 autocast:
-per group, all groups in one :func:`wave_mm.kernels.compose_all` call, the
-op itself (also where the dispatcher keeps the torch path) and, once,
+configuration that ``benchmarks/compose_speed.py`` times, plus one cropped
+shape, compares :func:`wave_mm.kernels.compose` and
+:func:`wave_mm.kronecker.compose` with a float64 reference, forward and
+backward, in fp32 and under bf16 autocast: per group, all groups in one
+:func:`wave_mm.kernels.compose_all` call, the op itself (also where the
+dispatcher keeps the torch path) and, for the first configuration,
 ``torch.compile(compose_all, fullgraph=True)``. Errors are ``|x - ref| /
 |ref|`` (Frobenius norms); a fused path passes where its error is within a
-bound per dtype or twice the torch path's. Example::
+bound per dtype or twice the torch path's. Skipped without CUDA::
 
-    PYTHONPATH=$PWD python benchmarks/check_fused.py
+    python -m pytest tests/kernels/test_fused_compose_cuda.py
 """
-import argparse
-import sys
 from typing import Callable, Dict, List, Sequence, Tuple
 
+import pytest
 import torch
 from torch import Tensor
 
 import wave_mm.kernels as kernels
 from wave_mm import kronecker
 
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available() or not kernels.HAS_TRITON,
+    reason='needs a CUDA device and triton')
+
 # (label, template width, ffn ratio, templates per type), as compose_speed.
 CASES = [('192x4, K=12', 192, 4, 12)] + [(f'64x64, K={k}', 64, 1, k)
                                          for k in (4, 16, 64)]
+CROP = 'crop 150x130'
 BOUND = {'fp32': 1e-5, 'bf16': 1e-2}
+DEPTH = 12
 Group = Tuple[List[int], Tensor, Tensor]
 Entry = Tuple[Tensor, Tensor, List[int]]
 
@@ -43,6 +49,18 @@ def vit_groups(width: int, ratio: int, count: int, dim: int, hidden: int,
             (list(shape), torch.randn(num, depth, count, *grid, device=device),
              0.02 * torch.randn(num, count, *block, device=device)))
     return out
+
+
+def groups_of(label: str) -> List[Group]:
+    """The groups of one case of :data:`CASES`, or of the crop: 150 x 130
+    from a 3 x 3 grid of 64 x 48 blocks."""
+    device = torch.device('cuda')
+    torch.manual_seed(0)
+    if label == CROP:
+        return [([150, 130], torch.randn(2, 3, 5, 3, 3, device=device),
+                 torch.randn(2, 5, 64, 48, device=device))]
+    _, width, ratio, count = next(c for c in CASES if c[0] == label)
+    return vit_groups(width, ratio, count, 768, 3072, DEPTH, device)
 
 
 def rel(x: Tensor, ref: Tensor) -> float:
@@ -75,9 +93,10 @@ def op(entries: List[Entry]) -> List[Tensor]:
                                           [n for e in entries for n in e[2]])
 
 
-def check(label: str, groups: Sequence[Group], dtype: str,
-          compiled: bool) -> Dict[str, float]:
-    """Max errors of the torch and fused paths (and compiled fused)."""
+def errors_of(groups: Sequence[Group], dtype: str,
+              compiled: bool) -> Dict[str, float]:
+    """Max errors of the torch and fused paths (and compiled fused); bf16
+    weights must come out in bf16."""
     grads = [
         torch.randn(*s.shape[:-3], *sh, device=s.device, dtype=torch.float64)
         for sh, s, _ in groups
@@ -101,45 +120,26 @@ def check(label: str, groups: Sequence[Group], dtype: str,
                 rel(o[i], r[i]) for o, r in zip(outs, refs))
         if dtype == 'bf16':
             dtypes = {o[0].dtype for o in outs}
-            assert dtypes == {torch.bfloat16}, f'{label}: {name} {dtypes}'
+            assert dtypes == {torch.bfloat16}, f'{name} {dtypes}'
     return errors
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--depth', type=int, default=12)
-    parser.add_argument('--no-compile', action='store_true')
-    args = parser.parse_args()
-    if not torch.cuda.is_available() or not kernels.HAS_TRITON:
-        print('needs a CUDA device and triton')
-        return 2
-    torch.backends.cuda.matmul.allow_tf32 = False  # honest fp32 reference
-    device = torch.device('cuda')
-    torch.manual_seed(0)
-    cases = [(label, vit_groups(w, r, k, 768, 3072, args.depth, device))
-             for label, w, r, k in CASES]
-    # A crop in both axes: 150 x 130 from a 3 x 3 grid of 64 x 48 blocks.
-    crop = ([150, 130], torch.randn(2, 3, 5, 3, 3, device=device),
-            torch.randn(2, 5, 64, 48, device=device))
-    cases.append(('crop 150x130', [crop]))
-    failed = False
-    for n, (label, groups) in enumerate(cases):
-        for dtype in ('fp32', 'bf16'):
-            errors = check(
-                label, groups, dtype, compiled=n == 0 and not args.no_compile)
-            bad = [
-                k for k, v in errors.items() if not k.startswith('torch')
-                and v > max(BOUND[dtype], 2 * errors['torch ' + k.split()[-1]])
-            ]
-            failed |= bool(bad)
-            print(
-                f'{label:>14} {dtype}: ' +
-                ', '.join(f'{k} {v:.1e}' for k, v in errors.items()) +
-                (f'  MISMATCH {bad}' if bad else '  ok'),
-                flush=True)
-    print('FAILED' if failed else 'all ok')
-    return int(failed)
+@pytest.fixture(autouse=True)
+def honest_fp32():
+    """An fp32 reference without TF32."""
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
-if __name__ == '__main__':
-    sys.exit(main())
+@pytest.mark.parametrize('dtype', ['fp32', 'bf16'])
+@pytest.mark.parametrize('label', [c[0] for c in CASES] + [CROP])
+def test_fused_compose_matches_the_torch_path(label, dtype):
+    errors = errors_of(groups_of(label), dtype, compiled=label == CASES[0][0])
+    bad = {
+        k: v
+        for k, v in errors.items() if not k.startswith('torch')
+        and v > max(BOUND[dtype], 2 * errors['torch ' + k.split()[-1]])
+    }
+    assert not bad, f'{label} {dtype}: {bad} (all: {errors})'
