@@ -164,7 +164,7 @@ def width_scale(n_src: int, n_tgt: int, block: int) -> float:
     compensated (the auxiliary's blocks are not interchangeable), the
     channels cropped inside the last block are: ``ceil(n_tgt / block) *
     block / n_tgt``. Chosen on the quickstart auxiliary against plain
-    ``n_src / n_tgt`` and its square root (see ``docs/benchmarks.md``).
+    ``n_src / n_tgt`` and its square root (see ``docs/defaults.md``).
     """
     if n_tgt >= n_src:
         return n_src / n_tgt

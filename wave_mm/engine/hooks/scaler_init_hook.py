@@ -37,7 +37,7 @@ class ScalerInitHook(Hook):
         iters: Fitting iterations; 0 makes the hook a no-op.
         lr: AdamW learning rate of the scalers. 1e-2 suits an auxiliary
             distilled without nested widths; with them, whose data-free
-            start is already good, 3e-3 (docs/benchmarks.md).
+            start is already good, 3e-3 (docs/defaults.md).
         extra_lr: Learning rate of ``train_extra`` parameters.
         train_extra: Prefixes of model parameter names fitted along with
             the scalers (non-templated tensors, e.g. a new ``'head'``).
