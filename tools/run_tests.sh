@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/setup_env.sh tests
+bash tools/setup_data.sh  # the quick mode below reads Fashion-MNIST
 # pytest exits 5 when it collects no test (e.g. a -k that selects none of
 # one half): not a failure here.
 run_pytest() {
