@@ -268,3 +268,38 @@ def test_wave_template_loads_its_checkpoint_at_another_image_size():
     stock.load_state_dict(small.to_vit_state_dict(), strict=True)
     torch.testing.assert_close(big.to_vit_state_dict()['pos_embed'],
                                stock.pos_embed.detach())
+
+
+def test_layer_wise_lr_decay_tells_the_layers_apart():
+    from mmpretrain.engine.optimizers import \
+        LearningRateDecayOptimWrapperConstructor as Constructor
+    arch = dict(shrunk(VisionTransformer.arch_zoo['deit-s']), num_layers=3)
+    model = MODELS.build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(
+                type='WaveTemplate',
+                arch=arch,
+                img_size=IMG,
+                patch_size=PATCH,
+                template_width=24,
+                num_templates=2),
+            head=dict(
+                type='VisionTransformerClsHead',
+                num_classes=3,
+                in_channels=arch['embed_dims'])))
+    wrapper = Constructor(
+        dict(optimizer=dict(type='AdamW', lr=1.0, weight_decay=0.05)),
+        dict(layer_decay_rate=0.5))(
+            model)
+    lr = {
+        group['param_name']: group['lr']
+        for group in wrapper.optimizer.param_groups
+    }
+    # depth d of 5 (stem, 3 layers, the rest) gets 0.5 ** (4 - d).
+    for layer in range(3):
+        assert lr[f'backbone.bank.scalers.q.{layer}'] == 0.5**(3 - layer)
+    assert lr['backbone.bank.templates.q'] == 0.5**4  # shared: the stem's
+    assert lr['backbone.bank.scalers.pos_embed.0'] == 0.5**4
+    assert lr['backbone.bank.scalers.norm_weight.0'] == 1.0
+    assert lr['head.layers.head.weight'] == 1.0

@@ -17,6 +17,7 @@ from .distill_loss import soft_distill_loss
 from .initializer import (ViTInitializer, find_vit, load_head,
                           mark_initialised, register_initializer)
 from .layout import ViTLayout
+from .scalers import LayerScalers
 from .teacher import build_teacher, load_teacher_checkpoint, shard_teacher
 from .tleg import TLEG_GROUPS, tleg_scalers
 from .view import KroneckerView
@@ -26,10 +27,10 @@ from .weight_types import (ALL_GROUPS, GROUPS, WEIGHT_TYPES, WeightType,
 
 __all__ = [
     'ALL_GROUPS', 'DEFAULT_DEPTH_RULE', 'DEFAULT_WIDTH_RULE', 'GROUPS',
-    'KroneckerView', 'TLEG_GROUPS', 'TemplateBank', 'ViTInitializer',
-    'ViTLayout', 'WEIGHT_TYPES', 'WeightType', 'build_teacher',
-    'data_free_scalers', 'default_specs', 'find_vit', 'float_drop_prob',
-    'input_width', 'load_head', 'load_teacher_checkpoint', 'mark_initialised',
-    'register_initializer', 'residual_block', 'shard_teacher',
-    'soft_distill_loss', 'tleg_scalers'
+    'KroneckerView', 'LayerScalers', 'TLEG_GROUPS', 'TemplateBank',
+    'ViTInitializer', 'ViTLayout', 'WEIGHT_TYPES', 'WeightType',
+    'build_teacher', 'data_free_scalers', 'default_specs', 'find_vit',
+    'float_drop_prob', 'input_width', 'load_head', 'load_teacher_checkpoint',
+    'mark_initialised', 'register_initializer', 'residual_block',
+    'shard_teacher', 'soft_distill_loss', 'tleg_scalers'
 ]

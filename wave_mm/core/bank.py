@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from wave_mm.kernels import compose, compose_all, use_fused
 from wave_mm.kronecker import grid_shape
 from wave_mm.templates import TemplateSpec
+from .scalers import LayerScalers
 
 
 class TemplateBank(nn.Module):
@@ -39,18 +40,19 @@ class TemplateBank(nn.Module):
         self.specs = dict(specs)
         self.shapes = {t: tuple(s) for t, s in shapes.items()}
         self.templates = nn.ParameterDict()
-        self.scalers = nn.ParameterDict()
         for name, spec in self.specs.items():
-            grid = grid_shape(self.shapes[name], spec.block)
             self.templates[name] = nn.Parameter(
                 torch.zeros(spec.count, *spec.block))
-            self.scalers[name] = nn.Parameter(
-                torch.zeros(depths[name], spec.count, *grid))
+        self.scalers = LayerScalers({
+            name: (depths[name], spec.count,
+                   *grid_shape(self.shapes[name], spec.block))
+            for name, spec in self.specs.items()
+        })
         # Types of equal template, scaler and weight shapes (q, k, v and
         # proj; the per-layer vectors) are composed by one batched GEMM.
         fused: Dict[tuple, List[str]] = {}
         for name in self.specs:
-            key = (self.templates[name].shape, self.scalers[name].shape,
+            key = (self.templates[name].shape, self.scalers.shape(name),
                    self.shapes[name])
             fused.setdefault(key, []).append(name)
         self.fused = [tuple(names) for names in fused.values()]
@@ -61,7 +63,8 @@ class TemplateBank(nn.Module):
         """Random templates and scalers whose composition has the scale of
         mmpretrain's ViT initialisation (std 0.02, ones for norm scales)."""
         for name, spec in self.specs.items():
-            templates, scalers = self.templates[name], self.scalers[name]
+            templates = self.templates[name]
+            scalers = templates.new_empty(self.scalers.shape(name))
             count = spec.count
             if spec.init == 'ones':
                 # sum_k (1/K) * ~1 = ~1; the noise breaks template symmetry.
@@ -72,20 +75,29 @@ class TemplateBank(nn.Module):
                 nn.init.trunc_normal_(
                     templates, std=std, a=-2 * std, b=2 * std)
                 scalers.normal_(0.0, 1.0 / math.sqrt(count))
-
-    def _entry(self, name: str) -> Tuple[Tensor, Tensor, Tuple[int, ...]]:
-        """``(scalers, templates, shape)`` of one type."""
-        return self.scalers[name], self.templates[name], self.shapes[name]
+            self.scalers.assign(name, scalers)
 
     def compose(self, name: str) -> Tensor:
         """Weights ``[L_t, *shape_t]`` of one type."""
-        return compose(*self._entry(name))
+        return compose(self.scalers[name], self.templates[name],
+                       self.shapes[name])
 
-    def forward(self) -> Dict[str, Tensor]:
-        """Weights of every templated type, ``{type: [L_t, *shape_t]}``."""
-        for part in ('templates', 'scalers'):
+    def forward(
+            self,
+            templates: Optional[Mapping[str, Tensor]] = None,
+            scalers: Optional[Mapping[str,
+                                      Tensor]] = None) -> Dict[str, Tensor]:
+        """Weights of every templated type, ``{type: [L_t, *shape_t]}``.
+
+        Args:
+            templates: ``{type: [N_t, *block]}`` used instead of the bank's
+                own (gradients flow to them).
+            scalers: ``{type: [L_t, N_t, *grid]}`` likewise.
+        """
+        for part, kind in (('templates', nn.ParameterDict), ('scalers',
+                                                             LayerScalers)):
             wrapper = type(getattr(self, part))
-            if wrapper is not nn.ParameterDict:
+            if wrapper is not kind:
                 # An FSDP unit's parameters are whole only inside its own
                 # forward, and a ParameterDict's is never called.
                 raise RuntimeError(
@@ -93,19 +105,26 @@ class TemplateBank(nn.Module):
                     'keep it inside its parent unit (e.g. an FSDP '
                     'auto_wrap_policy whose min_num_params exceeds the '
                     'bank\'s parameter count)')
+        templates, scalers = templates or {}, scalers or {}
+        entries = {
+            n: (scalers[n] if n in scalers else self.scalers[n],
+                templates[n] if n in templates else self.templates[n],
+                self.shapes[n])
+            for n in self.specs
+        }
         # On CUDA every matrix type goes to one fused op call, unstacked.
-        matrices = [n for n in self.specs if use_fused(*self._entry(n))]
+        matrices = [n for n in self.specs if use_fused(*entries[n])]
         weights = dict(
-            zip(matrices, compose_all([self._entry(n) for n in matrices])))
+            zip(matrices, compose_all([entries[n] for n in matrices])))
         for names in self.fused:
             if names[0] in weights:
                 continue
             if len(names) == 1:
-                weights[names[0]] = self.compose(names[0])
+                weights[names[0]] = compose(*entries[names[0]])
                 continue
             stacked = compose(
-                torch.stack([self.scalers[n] for n in names]),
-                torch.stack([self.templates[n] for n in names]),
+                torch.stack([entries[n][0] for n in names]),
+                torch.stack([entries[n][1] for n in names]),
                 self.shapes[names[0]])
             weights.update(zip(names, stacked.unbind(0)))
         return weights
@@ -117,7 +136,7 @@ class TemplateBank(nn.Module):
 
     def num_scalers(self) -> int:
         """Number of scaler entries, the size-specific parameters."""
-        return sum(p.numel() for p in self.scalers.values())
+        return sum(p.numel() for p in self.scalers.parameters())
 
     def load_tensors(self,
                      templates: Mapping[str, Tensor],
@@ -128,18 +147,25 @@ class TemplateBank(nn.Module):
             KeyError: A weight type of the bank is missing from the input.
             ValueError: A tensor has the wrong shape.
         """
-        sources = [('templates', self.templates, templates)]
+        expected = {
+            ('templates', n): tuple(p.shape)
+            for n, p in self.templates.items()
+        }
         if scalers is not None:
-            sources.append(('scalers', self.scalers, scalers))
-        for kind, params, values in sources:
-            for name, param in params.items():
-                if name not in values:
-                    raise KeyError(f'{kind} for weight type {name!r} missing')
-                if tuple(values[name].shape) != tuple(param.shape):
-                    raise ValueError(f'{kind} of {name!r} have shape '
-                                     f'{tuple(values[name].shape)}, expected '
-                                     f'{tuple(param.shape)}')
+            expected.update({
+                ('scalers', n): self.scalers.shape(n)
+                for n in self.scalers
+            })
+        given = dict(templates=templates, scalers=scalers)
+        for (kind, name), shape in expected.items():
+            if name not in given[kind]:
+                raise KeyError(f'{kind} for weight type {name!r} missing')
+            if tuple(given[kind][name].shape) != shape:
+                raise ValueError(f'{kind} of {name!r} have shape '
+                                 f'{tuple(given[kind][name].shape)}, expected '
+                                 f'{shape}')
         with torch.no_grad():
-            for kind, params, values in sources:
-                for name, param in params.items():
-                    param.copy_(values[name])
+            for name, param in self.templates.items():
+                param.copy_(templates[name])
+            for name in self.scalers if scalers is not None else ():
+                self.scalers.assign(name, scalers[name])

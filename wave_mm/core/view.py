@@ -55,11 +55,7 @@ class KroneckerView:
             scalers: ``{type: [L_t, N_t, *grid]}`` used instead of the
                 bank's (e.g. data-free scalers of a narrower view).
         """
-        if templates is None and scalers is None:
-            return self.layout.to_state_dict(bank())
-        tensors = {f'templates.{t}': v for t, v in (templates or {}).items()}
-        tensors.update({f'scalers.{t}': v for t, v in (scalers or {}).items()})
-        return self.layout.to_state_dict(functional_call(bank, tensors, ()))
+        return self.layout.to_state_dict(bank(templates, scalers))
 
     def strip(self, vit: nn.Module) -> None:
         """Delete ``vit``'s own templated parameters: they exist only as

@@ -81,7 +81,7 @@ def test_scalers_fixed_through_optimizer_step():
     templates = bank.templates['q'].detach().clone()
     # MMEngine hands requires_grad=False parameters to the optimizer too.
     grouped = [p for g in wrapper.optimizer.param_groups for p in g['params']]
-    assert any(p is bank.scalers['q'] for p in grouped)
+    assert any(p is bank.scalers.layers('q')[0] for p in grouped)
     wrapper.backward(model.extract_feat(X)[0].square().mean())
     assert bank.templates['q'].grad.abs().sum() > 0
     for name, value in bank.scalers.items():

@@ -334,7 +334,7 @@ def test_nested_losses_train_only_the_first_layers(teacher_ckpt):
     losses = model.loss(inputs, samples)
     assert {'loss_cls_nested', 'loss_kd_nested'} <= set(losses)
     (losses['loss_cls_nested'] + losses['loss_kd_nested']).backward()
-    grads = model.backbone.bank.scalers['fc1'].grad
+    grads = model.backbone.bank.scalers.grad('fc1')
     assert grads[:3].abs().sum() > 0  # depth 3 of 4: layers 0-2 only
     assert torch.equal(grads[3:], torch.zeros_like(grads[3:]))
     half = build(distill_cfg(path, nested_min_layers=3, nested_weight=1.0))

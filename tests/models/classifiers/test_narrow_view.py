@@ -54,7 +54,7 @@ def test_narrow_losses_train_the_cropped_student(teacher_ckpt):
     assert bank.templates['fc1'].grad.abs().sum() > 0
     # fc1 is a 2x2 grid of blocks at width 64; the 32-wide view uses the
     # first block only.
-    grads = bank.scalers['fc1'].grad
+    grads = bank.scalers.grad('fc1')
     assert grads[..., 0, 0].abs().sum() > 0
     grads[..., 0, 0] = 0
     assert torch.equal(grads, torch.zeros_like(grads))

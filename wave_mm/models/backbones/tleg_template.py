@@ -36,21 +36,19 @@ class TLEGBank(TemplateBank):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for scalers in self.scalers.values():
-            scalers.requires_grad_(False)
+        self.scalers.requires_grad_(False)
 
     @torch.no_grad()
     def init_weights(self) -> None:
         """``θ_A`` at the stock ViT scale (ones for norm scales), ``θ_B``
         small noise around 0, scalers ``[1, l/L]`` (or 1)."""
         super().init_weights()
-        for name, scalers in self.scalers.items():
-            depth, count = scalers.shape[:2]
-            rank = scalers.ndim - 2
+        for name in self.scalers:
+            depth, count, *grid = self.scalers.shape(name)
             if count == 1:
-                scalers.fill_(1.0)
+                self.scalers.assign(name, torch.ones(depth, count, *grid))
                 continue
-            scalers.copy_(tleg_scalers(depth, rank))
+            self.scalers.assign(name, tleg_scalers(depth, len(grid)))
             if self.specs[name].init == 'ones':
                 # Otherwise layer L would start at 2 (θ_A + θ_B ≈ 1 + 1).
                 self.templates[name][1:].sub_(1.0)

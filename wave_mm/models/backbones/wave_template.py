@@ -14,8 +14,8 @@ from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
-from wave_mm.core import (ALL_GROUPS, KroneckerView, TemplateBank,
-                          default_specs, float_drop_prob)
+from wave_mm.core import (ALL_GROUPS, WEIGHT_TYPES, KroneckerView,
+                          TemplateBank, default_specs, float_drop_prob)
 from wave_mm.templates import (HEAD_PREFIX, Templates, TemplateSpec,
                                save_templates)
 from .auxiliary import read_auxiliary
@@ -103,6 +103,30 @@ class WaveTemplate(VisionTransformer):
 
     def _bank(self, specs: Mapping[str, TemplateSpec]) -> TemplateBank:
         return self.view.bank(specs)
+
+    def get_layer_depth(self,
+                        param_name: str,
+                        prefix: str = '') -> Tuple[int, int]:
+        """The layer depth of a parameter, for layer-wise lr decay, as the
+        stock ``VisionTransformer.get_layer_depth`` gives it.
+
+        A layer's scalers (``bank.scalers.<type>.<layer>``) get that
+        layer's depth, the scalers of the embeddings the stem's (0) and
+        those of the final norm the last; the shared templates
+        (``bank.templates.*``), which every layer reads, get the stem's
+        depth, so a decayed fine-tune moves them least.
+        """
+        num_layers = self.num_layers + 2
+        name = param_name[len(prefix):]
+        if param_name.startswith(prefix) and name.startswith('bank.'):
+            parts = name.split('.')
+            if parts[1] == 'templates' or parts[2] not in self.layout.types:
+                return 0, num_layers
+            if self.layout.per_layer(parts[2]):
+                return int(parts[3]) + 1, num_layers
+            group = WEIGHT_TYPES[parts[2]].group
+            return (0 if group == 'embed' else num_layers - 1), num_layers
+        return super().get_layer_depth(param_name, prefix)
 
     def generate(self) -> Dict[str, Tensor]:
         """Templated tensors by backbone state-dict name (differentiable)."""
