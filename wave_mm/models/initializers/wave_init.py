@@ -98,7 +98,8 @@ class WaveInit(ViTInitializer):
             'its backbone')
 
     def target(self, module: nn.Module) -> WaveTarget:
-        """The :class:`WaveTarget` of ``module``'s ViT from the files."""
+        """The :class:`WaveTarget` of ``module``'s ViT (``module`` or its
+        backbone) from the files."""
         return WaveTarget(
             find_vit(module),
             read_templates(self.templates),
@@ -109,8 +110,8 @@ class WaveInit(ViTInitializer):
             depth_rule=self.depth_rule)
 
     def __call__(self, module: nn.Module) -> None:
-        target = self.target(module)
         vit = find_vit(module)
+        target = self.target(vit)
         state = target.write_into(vit)
         if self.head:
             load_head(module, target.head_state(), self.templates)
