@@ -133,3 +133,16 @@ def distill_cfg(checkpoint, teacher=None, num_classes=3, head=None, **kwargs):
             num_classes=num_classes))
     cfg.update(kwargs)
     return cfg
+
+
+def classifier_with_init(backbone: dict, init: dict, where: str):
+    """A built, initialised tiny classifier with ``init`` as the
+    ``init_cfg`` of its ``'backbone'`` or of the whole ``'model'``."""
+    cfg = tiny_classifier_cfg(backbone)
+    if where == 'backbone':
+        cfg['backbone']['init_cfg'] = init
+    else:
+        cfg['init_cfg'] = init
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model

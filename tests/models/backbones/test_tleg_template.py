@@ -4,7 +4,8 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
-from wave_helpers import TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg
+from wave_helpers import (TINY_AUX, classifier_with_init, tiny_classifier_cfg,
+                          tiny_runner_cfg)
 
 from wave_mm.models import TLEGInit, TLEGTemplate, WaveTemplate
 from wave_mm.models.backbones.tleg_template import TLEG_ANCESTRY
@@ -104,14 +105,9 @@ def test_export_marks_tleg(tleg_file):
 
 @pytest.mark.parametrize('where', ['backbone', 'model'])
 def test_own_depth_reproduces_auxiliary(tleg, tleg_file, where):
-    init = dict(type='TLEGInit', templates=tleg_file)
-    cfg = tiny_classifier_cfg(vit_cfg())
-    if where == 'backbone':
-        cfg['backbone']['init_cfg'] = init
-    else:
-        cfg['init_cfg'] = init
-    model = MODELS.build(cfg)
-    model.init_weights()
+    model = classifier_with_init(vit_cfg(),
+                                 dict(type='TLEGInit', templates=tleg_file),
+                                 where)
     vit = model.backbone
     vit.eval()
     with torch.no_grad():

@@ -3,7 +3,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
-from wave_helpers import tiny_classifier_cfg, tiny_runner_cfg, tiny_vit_cfg
+from wave_helpers import (classifier_with_init, tiny_classifier_cfg,
+                          tiny_runner_cfg, tiny_vit_cfg)
 
 from wave_mm.kronecker import compose
 from wave_mm.models import WaveInit, WaveTarget
@@ -21,14 +22,8 @@ def _outputs(module):
 
 @pytest.mark.parametrize('where', ['backbone', 'model'])
 def test_auxiliary_arch_reproduces_auxiliary(aux, templates_file, where):
-    init = dict(type='WaveInit', templates=templates_file)
-    cfg = tiny_classifier_cfg(tiny_vit_cfg())
-    if where == 'backbone':
-        cfg['backbone']['init_cfg'] = init
-    else:
-        cfg['init_cfg'] = init
-    model = MODELS.build(cfg)
-    model.init_weights()
+    model = classifier_with_init(
+        tiny_vit_cfg(), dict(type='WaveInit', templates=templates_file), where)
     torch.testing.assert_close(
         _outputs(model.backbone), _outputs(aux), atol=1e-5, rtol=0)
 
