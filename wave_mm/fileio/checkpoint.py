@@ -18,6 +18,7 @@ from torch import Tensor
 
 from .atomic import atomic_write
 from .errors import TemplatesFileError
+from .numpy_pickle import materialise
 
 _SCHEME = re.compile(r'^[A-Za-z][\w+.-]*:(\S+:)?//')
 _REASON = re.compile(r'WeightsUnpickler error:\s*(.*?)(?:\s+Please\b|\n|$)',
@@ -59,7 +60,8 @@ def load_checkpoint_bytes(data: bytes,
 
 def _load(f: Any, name: str, map_location: Any) -> Any:
     try:
-        return torch.load(f, map_location=map_location, weights_only=True)
+        return materialise(
+            torch.load(f, map_location=map_location, weights_only=True))
     except pickle.UnpicklingError as err:
         raise TemplatesFileError(
             f'{name}: refused to load: {_unpickling_reason(err)}. Pickled '
@@ -189,12 +191,13 @@ def _load_url(url: str,
               **kwargs) -> Any:
     from torch.hub import load_state_dict_from_url
     try:
-        return load_state_dict_from_url(
-            url,
-            model_dir=model_dir,
-            map_location=map_location,
-            progress=kwargs.get('progress', True),
-            weights_only=True)
+        return materialise(
+            load_state_dict_from_url(
+                url,
+                model_dir=model_dir,
+                map_location=map_location,
+                progress=kwargs.get('progress', True),
+                weights_only=True))
     except pickle.UnpicklingError as err:
         raise TemplatesFileError(
             f'{url}: refused to load: {_unpickling_reason(err)}') from None

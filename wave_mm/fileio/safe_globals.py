@@ -12,8 +12,10 @@ MMEngine saved; anything else in a checkpoint is still refused.
   allow-listed object (and from there any builtin), so the name
   ``builtins.getattr`` is bound to :func:`history_buffer_attribute`, which
   resolves those four methods only.
-- The numpy names are bound to the stand-ins of
-  :mod:`wave_mm.fileio.numpy_pickle`: plain numeric arrays and scalars only.
+- The numpy names and ``HistoryBuffer`` are bound to the stand-ins of
+  :mod:`wave_mm.fileio.numpy_pickle`, which record what the pickle says;
+  :func:`~wave_mm.fileio.numpy_pickle.materialise` then builds plain
+  numeric arrays, scalars and history buffers from it, checked.
 """
 import pickle
 from typing import Any, Callable, List, Tuple, Union
@@ -21,7 +23,7 @@ from typing import Any, Callable, List, Tuple, Union
 import torch
 from mmengine.logging import HistoryBuffer
 
-from .numpy_pickle import numpy_stand_ins
+from .numpy_pickle import PickledHistoryBuffer, numpy_stand_ins
 
 #: The ``HistoryBuffer`` attributes an MMEngine checkpoint pickles.
 HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
@@ -30,7 +32,8 @@ HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
 def history_buffer_attribute(owner: Any, name: Any) -> Callable:
     """Stand-in for ``getattr`` in unpickling: ``HistoryBuffer``'s
     statistics methods and nothing else."""
-    if owner is HistoryBuffer and name in HISTORY_BUFFER_METHODS:
+    if owner in (HistoryBuffer,
+                 PickledHistoryBuffer) and name in HISTORY_BUFFER_METHODS:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'getattr({getattr(owner, "__name__", type(owner).__name__)}, '
@@ -41,8 +44,7 @@ def history_buffer_attribute(owner: Any, name: Any) -> Callable:
 def mmengine_checkpoint_globals() -> List[Union[Any, Tuple[Any, str]]]:
     """The globals an MMEngine 0.10.7 checkpoint pickles, as
     ``torch.serialization.add_safe_globals`` takes them."""
-    return [HistoryBuffer, (history_buffer_attribute, 'builtins.getattr')
-            ] + numpy_stand_ins()
+    return [(history_buffer_attribute, 'builtins.getattr')] + numpy_stand_ins()
 
 
 def allow_mmengine_checkpoints() -> None:
