@@ -147,3 +147,13 @@ def test_fsdp_policy_keeps_template_dicts_whole():
             min_num_params=int(policy.min_num_params))
     ]
     assert not [n for n in wrapped if n.startswith('bank.')], wrapped
+
+
+def test_distill_deit_b_can_start_from_the_projection():
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs/wave/distill_deit-b_from-projection.py'))
+    init = cfg.model.backbone.init_cfg
+    assert init.type == 'KroneckerProjectionInit'
+    assert init.checkpoint == cfg.model.teacher.checkpoint
+    plain = Config.fromfile(osp.join(ROOT, 'configs/wave/distill_deit-b.py'))
+    assert 'init_cfg' not in plain.model.backbone

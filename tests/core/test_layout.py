@@ -77,3 +77,18 @@ def test_position_embedding_is_resized_to_the_patch_grid():
     assert out['pos_embed'].shape == (1, 17, 32)
     assert out['patch_embed.projection.weight'].shape == (32, 3, 4, 4)
     assert out['cls_token'].shape == (1, 1, 32)
+
+
+@pytest.mark.parametrize('options', [{}, dict(qkv_bias=False)])
+def test_from_state_dict_inverts_to_state_dict(options):
+    vit = VisionTransformer(arch=ARCH, img_size=8, patch_size=4, **options)
+    layout = ViTLayout(vit)
+    weights = _weights(layout)
+    back = layout.from_state_dict(layout.to_state_dict(weights))
+    assert back.keys() == weights.keys()
+    for name, value in weights.items():
+        torch.testing.assert_close(back[name], value, msg=name)
+    other = VisionTransformer(
+        arch=dict(ARCH, num_layers=1), img_size=8, patch_size=4)
+    with pytest.raises(ValueError, match="ckpt: no 'layers.1"):
+        layout.from_state_dict(other.state_dict(), 'ckpt')

@@ -18,7 +18,8 @@ from .initializer import (ViTInitializer, find_vit, load_head,
                           mark_initialised, register_initializer)
 from .layout import ViTLayout
 from .scalers import LayerScalers
-from .teacher import build_teacher, load_teacher_checkpoint, shard_teacher
+from .teacher import (ancestry_checkpoint, build_teacher,
+                      load_teacher_checkpoint, shard_teacher)
 from .tleg import TLEG_GROUPS, tleg_scalers
 from .view import KroneckerView
 from .vit_compat import float_drop_prob
@@ -29,8 +30,8 @@ __all__ = [
     'ALL_GROUPS', 'DEFAULT_DEPTH_RULE', 'DEFAULT_WIDTH_RULE', 'GROUPS',
     'KroneckerView', 'LayerScalers', 'TLEG_GROUPS', 'TemplateBank',
     'ViTInitializer', 'ViTLayout', 'WEIGHT_TYPES', 'WeightType',
-    'build_teacher', 'data_free_scalers', 'default_specs', 'find_vit',
-    'float_drop_prob', 'input_width', 'load_head', 'load_teacher_checkpoint',
-    'mark_initialised', 'register_initializer', 'residual_block',
-    'shard_teacher', 'soft_distill_loss', 'tleg_scalers'
+    'ancestry_checkpoint', 'build_teacher', 'data_free_scalers',
+    'default_specs', 'find_vit', 'float_drop_prob', 'input_width', 'load_head',
+    'load_teacher_checkpoint', 'mark_initialised', 'register_initializer',
+    'residual_block', 'shard_teacher', 'soft_distill_loss', 'tleg_scalers'
 ]

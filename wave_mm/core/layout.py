@@ -16,6 +16,17 @@ from .weight_types import (ALL_GROUPS, GROUPS, TO_PARAM, WEIGHT_TYPES,
                            weight_shape)
 
 
+def _from_param(param: str, value: Tensor) -> Tensor:
+    """A state-dict tensor in its weight type's orientation."""
+    if param == 'pos_embed':
+        return value.reshape(value.shape[-2], value.shape[-1])
+    if param == 'cls_token':
+        return value.reshape(-1)
+    if value.ndim > 2:  # the patch embedding's convolution kernel
+        return value.reshape(value.shape[0], -1)
+    return value
+
+
 class ViTLayout:
     """Mapping between weight types and one ViT's state-dict entries.
 
@@ -114,6 +125,45 @@ class ViTLayout:
         for copy, original in self.copies.items():
             state[copy] = state[original]
         return state
+
+    def from_state_dict(self,
+                        state: Mapping[str, Tensor],
+                        source: str = 'state dict') -> Dict[str, Tensor]:
+        """The inverse of :meth:`to_state_dict` for a model of this very
+        arch: ``{type: [L_t, *shape]}`` from ViT state-dict entries.
+
+        Raises:
+            ValueError: A tensor is missing or has another shape than this
+                model's, naming ``source`` and the key.
+        """
+        a = self.arch
+        weights = {}
+        for param, types, per_layer in self.params:
+            names = ([f'layers.{i}.{param}'
+                      for i in range(a.num_layers)] if per_layer else [param])
+            values = []
+            for name in names:
+                if name not in state:
+                    raise ValueError(f'{source}: no {name!r}; it must have '
+                                     'the auxiliary\'s arch')
+                value = state[name]
+                if param == 'pos_embed' and value.shape[1] != a.num_tokens:
+                    raise ValueError(
+                        f'{source}: {name} has {value.shape[1]} tokens, the '
+                        f'auxiliary {a.num_tokens}')
+                values.append(_from_param(param, value))
+            stacked = torch.stack(values)
+            parts = stacked.chunk(len(types), dim=1)
+            for t, part in zip(types, parts):
+                shape = self.shape(t, (a.num_tokens, ) if t == 'pos_embed' else
+                                   ())
+                if tuple(part.shape[1:]) != tuple(shape):
+                    raise ValueError(
+                        f'{source}: {names[0]} gives {t} of shape '
+                        f'{tuple(part.shape[1:])}, the auxiliary\'s is '
+                        f'{tuple(shape)}')
+                weights[t] = part
+        return weights
 
     def _to_param(self, param: str, value: Tensor) -> Tensor:
         if param in TO_PARAM:

@@ -63,11 +63,9 @@ def shard_teacher(teacher: nn.Module, device: torch.device) -> None:
         layers[i] = FullyShardedDataParallel(layer, device_id=device)
 
 
-def load_teacher_checkpoint(teacher: nn.Module, path: str) -> None:
-    """Load ``path`` into ``teacher`` strictly, naming any mismatch.
-
-    ``path`` may be a work dir: its ``last_checkpoint`` is used.
-    """
+def ancestry_checkpoint(path: str) -> str:
+    """``path``, or for a work dir the checkpoint its ``last_checkpoint``
+    names (followed into a moved work dir too)."""
     last = osp.join(path, 'last_checkpoint')
     if osp.isdir(path) and osp.isfile(last):
         with open(last) as f:
@@ -75,6 +73,15 @@ def load_teacher_checkpoint(teacher: nn.Module, path: str) -> None:
         # MMEngine writes an absolute path: follow a moved work dir too.
         moved = osp.join(path, osp.basename(named))
         path = named if osp.isfile(named) else moved
+    return path
+
+
+def load_teacher_checkpoint(teacher: nn.Module, path: str) -> None:
+    """Load ``path`` into ``teacher`` strictly, naming any mismatch.
+
+    ``path`` may be a work dir: its ``last_checkpoint`` is used.
+    """
+    path = ancestry_checkpoint(path)
     if '://' not in path and not osp.isfile(path):
         raise FileNotFoundError(f'teacher checkpoint not found: {path}')
     state = state_dict_of(load_checkpoint(path), path)

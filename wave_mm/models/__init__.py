@@ -5,7 +5,8 @@ re-exported here for convenience."""
 from wave_mm.core import (ALL_GROUPS, GROUPS, KroneckerView, TemplateBank,
                           ViTLayout, default_specs)
 from wave_mm.templates import ViTArch
-from .backbones import TLEGTemplate, WaveTemplate, read_auxiliary
+from .backbones import (KroneckerProjectionInit, TLEGTemplate, WaveTemplate,
+                        read_auxiliary)
 from .classifiers import DistillImageClassifier, NarrowView
 from .heads import KroneckerDistillHead
 from .initializers import (MimeticInit, TLEGInit, WaveInit, WaveTarget,
@@ -13,7 +14,8 @@ from .initializers import (MimeticInit, TLEGInit, WaveInit, WaveTarget,
 
 __all__ = [
     'ALL_GROUPS', 'DistillImageClassifier', 'GROUPS', 'KroneckerDistillHead',
-    'KroneckerView', 'MimeticInit', 'NarrowView', 'TLEGInit', 'TLEGTemplate',
-    'TemplateBank', 'ViTArch', 'ViTLayout', 'WaveInit', 'WaveTarget',
-    'WaveTemplate', 'WeightSelectionInit', 'default_specs', 'read_auxiliary'
+    'KroneckerProjectionInit', 'KroneckerView', 'MimeticInit', 'NarrowView',
+    'TLEGInit', 'TLEGTemplate', 'TemplateBank', 'ViTArch', 'ViTLayout',
+    'WaveInit', 'WaveTarget', 'WaveTemplate', 'WeightSelectionInit',
+    'default_specs', 'read_auxiliary'
 ]
