@@ -52,8 +52,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     inputs = [args.templates, args.scalers]
     check_not_input(args.out, inputs)
-    arch = json.loads(args.arch) if args.arch.lstrip().startswith('{') \
-        else args.arch
+    arch = args.arch
+    if arch.lstrip().startswith('{'):
+        try:
+            arch = json.loads(arch)
+        except ValueError as err:
+            raise SystemExit(f'--arch is not a JSON object: {err}') from None
     aux = read_templates(args.templates).arch
     rules = dict(width_rule=args.width_rule, depth_rule=args.depth_rule)
     init = dict(

@@ -99,3 +99,10 @@ def test_strip_teacher_to_vit(aux, distill_ckpt, tmp_path):
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(vit(x)[0], aux(x)[0], atol=1e-5, rtol=0)
+
+
+def test_wave_init_tool_names_a_malformed_arch(templates_file, tmp_path):
+    with pytest.raises(SystemExit, match='--arch is not a JSON object'):
+        run_tool('wave_init.py', templates_file, '--arch', '{"embed_dims":',
+                 '--out', tmp_path / 'x.pth')
+    assert not (tmp_path / 'x.pth').exists()

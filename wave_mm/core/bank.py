@@ -77,11 +77,6 @@ class TemplateBank(nn.Module):
                 scalers.normal_(0.0, 1.0 / math.sqrt(count))
             self.scalers.assign(name, scalers)
 
-    def compose(self, name: str) -> Tensor:
-        """Weights ``[L_t, *shape_t]`` of one type."""
-        return compose(self.scalers[name], self.templates[name],
-                       self.shapes[name])
-
     def forward(
             self,
             templates: Optional[Mapping[str, Tensor]] = None,

@@ -150,9 +150,7 @@ def materialise(value: Any, depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         raise UnpicklingError(f'a checkpoint nested deeper than '
                               f'{_MAX_DEPTH} levels')
-    if isinstance(value, (PickledArray, PickledHistoryBuffer)):
-        return value.real()
-    if isinstance(value, PickledDtype):
+    if isinstance(value, (PickledArray, PickledDtype, PickledHistoryBuffer)):
         return value.real()
     if isinstance(value, dict):
         items = [(k, materialise(v, depth + 1)) for k, v in value.items()]

@@ -118,7 +118,7 @@ class WaveTarget(nn.Module):
                              f'smaller than one template block ({block}); '
                              f'these templates serve widths >= {block}')
         pos = templates.specs.get('pos_embed')
-        tokens = ViTArch(**templates.arch).num_tokens
+        tokens = self.layout.source.num_tokens
         if pos is not None and pos.block[0] != tokens:
             raise TemplatesFileError(
                 f'{src}: specs.pos_embed.block[0] is {pos.block[0]}, the '
