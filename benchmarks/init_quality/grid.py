@@ -1,23 +1,22 @@
-"""What the init-quality benchmark runs: modes, sizes, methods and budgets.
+"""What one run of the init-quality benchmark is: a :class:`Job`, its config
+and the overrides that set its data, learning rate and initialisation.
 
 Every run is one of the project's configs under ``configs/wave/quickstart``
-plus ``--cfg-options``-style overrides, described by a :class:`Job`;
-:mod:`jobs` executes them with MMEngine's Runner.
+plus ``--cfg-options``-style overrides; :mod:`jobs` executes them with
+MMEngine's Runner, :mod:`plan` lists them for a mode (:mod:`modes`).
 """
 import json
 import os.path as osp
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from modes import ROOT, Mode, ViTSize
+
 CONFIGS = osp.join(ROOT, 'configs', 'wave', 'quickstart')
-# tools/: the sizes and the data preparation the quickstart uses too.
-sys.path.append(osp.join(ROOT, 'tools'))
-from vit_size import ViTSize  # noqa: E402
 
 #: Method or step -> config. ``wave_df`` (WAVE's data-free init, no scaler
-#: fit) runs the WAVE config.
+#: fit) runs the WAVE config; ``wave_proj`` is WAVE from the templates of
+#: the closed-form Kronecker projection of the ancestry (no distillation).
 CONFIG_FILES: Dict[str, str] = {
     'ancestry': 'ancestry_vit-6x128-p7_1xb128-3e_fmnist.py',
     'distill': 'distill_vit-6x128-p7_1xb128-3e_fmnist.py',
@@ -27,8 +26,11 @@ CONFIG_FILES: Dict[str, str] = {
     'ws': 'ws_vit-6x128-p7_1xb128-1e_fmnist.py',
     'tleg': 'tleg_vit-6x128-p7_1xb128-1e_fmnist.py',
     'mimetic': 'mimetic_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'front': 'front_vit-6x128-p7_1xb128-1e_fmnist.py',
     'wave': 'wave_vit-6x128-p7_1xb128-1e_fmnist.py',
     'wave_df': 'wave_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'wave_proj': 'wave_vit-6x128-p7_1xb128-1e_fmnist.py',
+    'wave_proj_df': 'wave_vit-6x128-p7_1xb128-1e_fmnist.py',
 }
 LABELS = {
     'scratch': 'scratch',
@@ -36,8 +38,11 @@ LABELS = {
     'ws': 'Weight Selection',
     'tleg': 'TLEG',
     'mimetic': 'Mimetic',
+    'front': 'FRONT',
     'wave': 'WAVE',
     'wave_df': 'WAVE data-free',
+    'wave_proj': 'WAVE, projection only',
+    'wave_proj_df': 'WAVE projection only, data-free',
 }
 
 
@@ -58,14 +63,16 @@ class Job:
             position: ``model.init_cfg.WeightSelectionInit.checkpoint``.
         kind: ``'train'``; ``'init'``: evaluate right after initialisation,
             no training; ``'distill'``: train and keep the checkpoint, which
-            later jobs read.
+            later jobs read; ``'export'``: a distillation of 0 epochs (its
+            hooks export the initialised templates), then evaluated.
         after: Names of the jobs whose outputs it reads.
         method: The method (:data:`LABELS`) of a grid or transfer job.
         size: :attr:`ViTSize.name` of its target.
         budget: Training epochs (0: evaluated untrained).
         seed: Seed of the run.
         dataset: Transfer dataset.
-        variant: Ablation variant.
+        variant: Ablation variant (``'select'``: an lr-selection run).
+        lr: Learning rate of a target's training.
         cost: Rough relative cost, to start the longest jobs first.
     """
     name: str
@@ -79,13 +86,14 @@ class Job:
     seed: Optional[int] = None
     dataset: Optional[str] = None
     variant: Optional[str] = None
+    lr: Optional[float] = None
     cost: Optional[float] = None
 
     def labels(self) -> Dict[str, object]:
         """What its result records besides the measurements: the fields
         from :attr:`method` on that are set."""
         keys = ('method', 'size', 'budget', 'seed', 'dataset', 'variant',
-                'cost')
+                'lr', 'cost')
         return {
             k: getattr(self, k)
             for k in keys if getattr(self, k) is not None
@@ -100,129 +108,6 @@ class Job:
              list(deps)],
             sort_keys=True,
             default=str)
-
-
-@dataclass
-class Mode:
-    """One benchmark setting (``gpu`` grid or the CPU ``quick`` smoke run).
-
-    Args:
-        ancestry: Size of the ancestry and of both auxiliaries.
-        ancestry_epochs: Epochs of the ancestry and of each distillation,
-            on ``ancestry_subset`` training images (``None``: all 60,000).
-        sizes: Target sizes.
-        budgets: Target training epochs.
-        seeds: Seeds per cell.
-        train_subset: Training images of the targets.
-        test_subset: Test images used for every evaluation (``None``: all).
-        template_width: Template block width of the WAVE auxiliary.
-        num_templates: Templates per weight type.
-        fit_iters: ScalerInitHook iterations.
-        fit_lr: ScalerInitHook learning rate (3e-3: the ablation's pick for
-            nested auxiliaries; the hook's default 1e-2 suits plain ones).
-        batch: Batch size of every run.
-        transfer: Transfer datasets (``'mnist'``, ``'digits'``).
-        transfer_sizes: Target sizes of the transfer runs.
-        transfer_epochs: Epochs of the transfer runs.
-        ablations: Run the ablations.
-        ablation_sizes: Target sizes of the ablations.
-        ancestry_loader_workers: Dataloader workers of the ancestry and
-            distillation runs, which run before the grid with CPU to spare.
-        nested_widths: ``DistillImageClassifier(nested_widths)`` of the
-            WAVE auxiliary (the narrow target widths that keep the
-            ancestry's head width).
-        nested_min_layers: ``DistillImageClassifier(nested_min_layers)``.
-    """
-    ancestry: ViTSize
-    ancestry_epochs: int
-    sizes: Tuple[ViTSize, ...]
-    budgets: Tuple[int, ...]
-    seeds: Tuple[int, ...]
-    train_subset: Optional[int]
-    test_subset: Optional[int]
-    template_width: int
-    num_templates: int
-    fit_iters: int
-    batch: int = 128
-    ancestry_subset: Optional[int] = None
-    transfer: Tuple[str, ...] = ('mnist', 'digits')
-    transfer_sizes: Tuple[ViTSize, ...] = ()
-    transfer_epochs: int = 10
-    ablations: bool = True
-    ablation_sizes: Tuple[ViTSize, ...] = field(default_factory=tuple)
-    ancestry_loader_workers: int = 0
-    nested_widths: Tuple[int, ...] = (64, 96)
-    nested_min_layers: int = 1
-    fit_lr: float = 3e-3
-
-
-MODES: Dict[str, Mode] = {
-    # Sizes: depths 4-16, widths below and above the ancestry's 128, and
-    # 96 = 1.5 blocks of 64 (not a multiple of the template block). The
-    # full budget is 20 epochs of 5,000 images; the ancestry and the
-    # auxiliaries (the critical path) get 10 epochs of 30,000.
-    'gpu':
-    Mode(
-        ancestry=ViTSize(6, 128, 4),
-        ancestry_epochs=10,
-        ancestry_subset=30000,
-        ancestry_loader_workers=2,
-        sizes=(ViTSize(4, 128, 4), ViTSize(16, 128, 4), ViTSize(6, 64, 2),
-               ViTSize(6, 192, 6), ViTSize(4, 96, 3)),
-        budgets=(1, 3, 10, 20),
-        seeds=(0, 1, 2),
-        train_subset=5000,
-        test_subset=None,
-        template_width=64,
-        num_templates=16,  # the ablation's pick (docs/defaults.md)
-        fit_iters=80,
-        transfer_sizes=(ViTSize(4, 128, 4), ViTSize(6, 64, 2)),
-        ablation_sizes=(
-            ViTSize(6, 64, 2),
-            ViTSize(4, 96, 3),
-            ViTSize(6, 192, 6),
-        )),
-    # The grid cut to what 2 CPU cores do in about 40 minutes: one seed,
-    # budgets 1 and 3, 5,000 training images, smaller deep and wide
-    # targets (8x128, 6x160), no ablations.
-    'cpu':
-    Mode(
-        ancestry=ViTSize(6, 128, 4),
-        ancestry_epochs=3,
-        ancestry_subset=20000,
-        sizes=(ViTSize(4, 128, 4), ViTSize(8, 128, 4), ViTSize(6, 64, 2),
-               ViTSize(6, 160, 5), ViTSize(4, 96, 3)),
-        budgets=(1, 3),
-        seeds=(0, ),
-        train_subset=5000,
-        test_subset=5000,
-        template_width=64,
-        num_templates=16,
-        fit_iters=80,
-        transfer_sizes=(ViTSize(4, 128, 4), ViTSize(6, 64, 2)),
-        transfer_epochs=3,
-        ablations=False),
-    'quick':
-    Mode(
-        ancestry=ViTSize(4, 64, 2),
-        ancestry_epochs=1,
-        ancestry_subset=4000,
-        ancestry_loader_workers=1,
-        sizes=(ViTSize(2, 64, 2), ViTSize(4, 32, 1)),
-        budgets=(1, ),
-        seeds=(0, ),
-        train_subset=2000,
-        test_subset=1000,
-        template_width=32,
-        num_templates=4,
-        fit_iters=10,
-        batch=64,
-        transfer=('digits', ),
-        transfer_sizes=(ViTSize(2, 64, 2), ),
-        transfer_epochs=1,
-        ablations=False,
-        nested_widths=(32, )),
-}
 
 
 def applicable(method: str, size: ViTSize, ancestry: ViTSize) -> bool:
@@ -240,8 +125,10 @@ def data_options(mode: Mode,
                  subset: Optional[int],
                  seed: int,
                  data_root: Optional[str] = None,
-                 dataset: Optional[str] = None) -> Dict[str, object]:
-    """Epochs, data subsets, batch, seed; no checkpoints, no workers."""
+                 dataset: Optional[str] = None,
+                 lr: Optional[float] = None) -> Dict[str, object]:
+    """Epochs, data subsets, batch, seed and (unless ``None``) the target's
+    learning rate; no checkpoints, no workers."""
     opts: Dict[str, object] = {
         'train_cfg.max_epochs': epochs,
         'train_cfg.val_interval': epochs,
@@ -262,7 +149,21 @@ def data_options(mode: Mode,
             opts[f'{split}_dataloader.dataset.data_root'] = data_root
         if dataset:
             opts[f'{split}_dataloader.dataset.type'] = dataset
+    if lr is not None:
+        opts['optim_wrapper.optimizer.lr'] = lr
     return opts
+
+
+def validation_options(mode: Mode) -> Dict[str, object]:
+    """Train on the first ``train_subset - val_images`` training images
+    and validate on the ``val_images`` after them (never the test set)."""
+    first = mode.train_subset - mode.val_images
+    return {
+        'train_dataloader.dataset.indices': list(range(first)),
+        'val_dataloader.dataset.split': 'train',
+        'val_dataloader.dataset.indices': list(
+            range(first, mode.train_subset)),
+    }
 
 
 def wave_init_options(templates: str,
@@ -271,10 +172,19 @@ def wave_init_options(templates: str,
                       depth_rule: str = 'first',
                       head: bool = True,
                       *,
-                      fit_lr: float) -> Dict[str, object]:
+                      fit_lr: float,
+                      holdout: Optional[float] = None) -> Dict[str, object]:
     """WaveInit on the whole classifier (head from the templates file) and
-    the ScalerInitHook's iterations (0: the data-free init alone) and
-    learning rate."""
+    the ScalerInitHook's iterations (0: the data-free init alone),
+    learning rate and held-out share (``None``: the hook's own)."""
+    hook = dict(
+        type='ScalerInitHook',
+        iters=fit_iters,
+        lr=fit_lr,
+        evaluate=True,
+        log_interval=max(fit_iters, 1))
+    if holdout is not None:
+        hook['holdout'] = holdout
     opts: Dict[str, object] = {
         'model.init_cfg':
         dict(
@@ -283,14 +193,7 @@ def wave_init_options(templates: str,
             width_rule=width_rule,
             depth_rule=depth_rule,
             head=head),
-        'custom_hooks': [] if fit_iters == 0 else [
-            dict(
-                type='ScalerInitHook',
-                iters=fit_iters,
-                lr=fit_lr,
-                evaluate=True,
-                log_interval=max(fit_iters, 1))
-        ],
+        'custom_hooks': [] if fit_iters == 0 else [hook],
     }
     return opts
 

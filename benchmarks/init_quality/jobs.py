@@ -95,8 +95,12 @@ def run_job(job: Job,
     result: Dict[str, object] = dict(name=job.name, **job.labels())
     if signature:
         result['signature'] = signature
-    if job.kind == 'init':
-        runner.model.init_weights()
+    if job.kind in ('init', 'export'):
+        if job.kind == 'init':
+            runner.model.init_weights()
+        else:  # initialises the model and runs the hooks, trains 0 epochs
+            runner.train()
+            result['energy'] = captured_energy(runner.model, cfg)
         metrics = runner.val()
         result['accuracy'] = float(metrics['accuracy/top1'])
     else:
@@ -115,6 +119,33 @@ def run_job(job: Job,
         result_path(work_dir, job.name),
         json.dumps(result, indent=1).encode())
     return result
+
+
+def captured_energy(model, cfg) -> Dict[str, float]:
+    """Share of the ancestry's energy (squared Frobenius norm) that the
+    distiller's composed weights keep, per backbone tensor kind summed
+    over layers (``1 - |W - W_aux|^2 / |W|^2``): after a Kronecker
+    projection, the energy its templates capture."""
+    from wave_mm.core import ancestry_checkpoint
+    from wave_mm.fileio import load_checkpoint, state_dict_of
+    path = ancestry_checkpoint(cfg.model.teacher.checkpoint)
+    ancestry = state_dict_of(load_checkpoint(path), path)
+    composed = model.backbone.to_vit_state_dict()
+    sums: Dict[str, List[float]] = {}
+    for name, value in composed.items():
+        source = ancestry.get(f'backbone.{name}')
+        if source is None or source.shape != value.shape:
+            continue
+        kind = name.split('.', 2)[-1] if name.startswith('layers.') else name
+        err, norm = sums.setdefault(kind, [0.0, 0.0])
+        sums[kind] = [
+            err + float((source.double() - value.double()).square().sum()),
+            norm + float(source.double().square().sum())
+        ]
+    return {
+        k: round(1 - err / norm, 4)
+        for k, (err, norm) in sorted(sums.items()) if norm > 0
+    }
 
 
 def signatures(jobs: Dict[str, Job], work_dir: str) -> Dict[str, str]:

@@ -1,69 +1,27 @@
-"""The job list of one benchmark mode: ancestry, auxiliaries, the grid,
-the transfer runs and the ablations (see :mod:`grid` for the vocabulary)."""
+"""The job list of one benchmark mode: ancestry, auxiliaries, the grid and
+its lr selection, and the transfer runs (see :mod:`grid` for the
+vocabulary; the ablations are :mod:`ablations`')."""
 import os.path as osp
-from typing import Dict, List, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from grid import (Job, Mode, ViTSize, applicable, config_path, data_options,
-                  wave_init_options)
-
-#: Ablation auxiliaries: name -> WaveTemplate overrides.
-ABLATION_AUXES: Dict[str, Dict[str, object]] = {
-    'aux_k4': {
-        'model.backbone.num_templates': 4
-    },
-    'aux_k8': {
-        'model.backbone.num_templates': 8
-    },
-    'aux_w32': {
-        'model.backbone.template_width': 32
-    },
-    # Nested widths need every tensor templated: off here too.
-    'aux_novec': {
-        'model.backbone.templated': ['attn', 'ffn'],
-        'model.nested_widths': []
-    },
-    'aux_plain': {
-        'model.nested_min_layers': 0,
-        'model.nested_widths': []
-    },
-    'aux_nested_depth': {
-        'model.nested_widths': []
-    },
-    'aux_nested_width': {
-        'model.nested_min_layers': 0
-    },
-}
-
-#: Ablation variants: name -> what it changes of the defaults (the
-#: auxiliary, the rules, the fit; see :func:`ablation_jobs`).
-VARIANTS: Dict[str, Dict[str, object]] = {
-    'default': {},
-    'k4': dict(aux='aux_k4'),
-    'k8': dict(aux='aux_k8'),
-    'block32': dict(aux='aux_w32'),
-    'no_vectors': dict(aux='aux_novec'),
-    'no_nesting': dict(aux='aux_plain'),
-    'nested_depth_only': dict(aux='aux_nested_depth'),
-    'nested_width_only': dict(aux='aux_nested_width'),
-    'crop_interp': dict(width_rule='crop', depth_rule='interp'),
-    'crop_first': dict(width_rule='crop'),
-    'scaled_interp': dict(depth_rule='interp'),
-    'mean_first': dict(width_rule='mean'),
-    'fit0': dict(fit_iters=0),
-    'fit20': dict(fit_iters=20),
-    'fit200': dict(fit_iters=200),
-    'fit_lr1e-2': dict(fit_lr=1e-2),
-    'fit_lr1e-3': dict(fit_lr=1e-3),
-}
+                  validation_options, wave_init_options)
 
 #: The auxiliary each method's targets read.
 DEPENDS: Dict[str, Sequence[str]] = {
     'kd': ('ancestry', ),
     'ws': ('ancestry', ),
+    'front': ('ancestry', ),
     'tleg': ('aux_tleg', ),
     'wave': ('aux_wave', ),
     'wave_df': ('aux_wave', ),
+    'wave_proj': ('aux_proj0', ),
+    'wave_proj_df': ('aux_proj0', ),
 }
+
+#: Initializers evaluated before any training, and the methods whose
+#: untrained start they are.
+UNTRAINED = ('ws', 'tleg', 'mimetic', 'front', 'wave_df', 'wave_proj_df')
 
 
 def teacher_options(mode: Mode, work: str) -> Dict[str, object]:
@@ -93,8 +51,9 @@ def method_options(method: str,
     (for a target with other classes)."""
     if method == 'kd':
         return teacher_options(mode, work)
-    if method == 'ws':
-        init = 'model.init_cfg.WeightSelectionInit'
+    if method in ('ws', 'front'):
+        init = ('model.init_cfg.WeightSelectionInit'
+                if method == 'ws' else 'model.init_cfg.FRONTInit')
         opts: Dict[str, object] = {
             f'{init}.checkpoint': ancestry_checkpoint(mode, work)
         }
@@ -106,10 +65,11 @@ def method_options(method: str,
             'model.init_cfg.TLEGInit.templates':
             templates_of(work, 'aux_tleg')
         }
-    if method in ('wave', 'wave_df'):
+    if method.startswith('wave'):
+        fitted = method in ('wave', 'wave_proj')
         return wave_init_options(
-            templates_of(work, 'aux_wave'),
-            fit_iters if method == 'wave' else 0,
+            templates_of(work, DEPENDS[method][0]),
+            fit_iters if fitted else 0,
             head=head,
             fit_lr=mode.fit_lr)
     return {}
@@ -131,19 +91,28 @@ def method_job(name: str,
         **labels)
 
 
-def _cost(size: ViTSize, epochs: int, method: str) -> float:
+def cost(size: ViTSize, epochs: int, method: str) -> float:
     """Rough relative cost, to start the longest jobs first."""
     teacher = 1.5 if method == 'kd' else 1.0
     return max(epochs, 0.2) * size.layers * size.width**2 * teacher
 
 
-def auxiliary_jobs(mode: Mode, work: str) -> List[Job]:
+def auxiliary_jobs(mode: Mode,
+                   work: str,
+                   extra: Optional[Mapping[str, Mapping[str, object]]] = None
+                   ) -> List[Job]:
+    """The ancestry, the WAVE and TLEG auxiliaries, the auxiliaries started
+    at the Kronecker projection of the ancestry (``aux_proj{E}``, ``E``
+    epochs; ``aux_proj0``: the projection alone) or shorter from a random
+    start (``aux_rand{E}``), and ``extra``: name -> overrides of the WAVE
+    auxiliary (the ablations')."""
     anc = mode.ancestry
     workers = mode.ancestry_loader_workers
     base = {
         **data_options(mode, mode.ancestry_epochs, mode.ancestry_subset, 0),
         **anc.options(), 'train_dataloader.num_workers': workers,
-        'train_dataloader.persistent_workers': workers > 0
+        'train_dataloader.persistent_workers': workers > 0,
+        **mode.recipe
     }
     distill = {**base, **teacher_options(mode, work)}
     aux = {
@@ -153,49 +122,76 @@ def auxiliary_jobs(mode: Mode, work: str) -> List[Job]:
         'model.nested_min_layers': mode.nested_min_layers
     }
     after = ('ancestry', )
+    projection = {
+        'model.backbone.init_cfg':
+        dict(
+            type='KroneckerProjectionInit',
+            checkpoint=osp.join(work, 'ancestry'))
+    }
+
+    def epochs(n: int) -> Dict[str, object]:
+        return {'train_cfg.max_epochs': n, 'train_cfg.val_interval': max(n, 1)}
+
+    def wave(name: str, options: Mapping[str, object]) -> Job:
+        return Job(
+            name,
+            config_path('distill'), {
+                **aux,
+                **options
+            },
+            kind='export' if options.get('train_cfg.max_epochs') == 0 else
+            'distill',
+            after=after)
+
     jobs = [
         Job('ancestry', config_path('ancestry'), base, kind='distill'),
-        Job('aux_wave',
-            config_path('distill'),
-            aux,
-            kind='distill',
-            after=after),
+        wave('aux_wave', {}),
         Job('aux_tleg',
             config_path('tleg_distill'),
             distill,
             kind='distill',
             after=after),
     ]
-    if mode.ablations:
-        jobs += [
-            Job(name,
-                config_path('distill'), {
-                    **aux,
-                    **extra
-                },
-                kind='distill',
-                after=after) for name, extra in ABLATION_AUXES.items()
-        ]
+    jobs += [
+        wave(f'aux_proj{n}', {
+            **projection,
+            **epochs(n)
+        }) for n in mode.projection_epochs
+    ]
+    jobs += [wave(f'aux_rand{n}', epochs(n)) for n in mode.random_epochs]
+    jobs += [wave(name, options) for name, options in (extra or {}).items()]
     return jobs
 
 
-def needed_auxiliaries(mode: Mode, work: str,
-                       jobs: Sequence[Job]) -> List[Job]:
+def needed_auxiliaries(mode: Mode,
+                       work: str,
+                       jobs: Sequence[Job],
+                       extra: Optional[Mapping[str, Mapping[str,
+                                                            object]]] = None
+                       ) -> List[Job]:
     """The ancestry and the auxiliaries that ``jobs`` wait for."""
-    auxes = auxiliary_jobs(mode, work)
+    auxes = auxiliary_jobs(mode, work, extra)
     needed = {d for j in jobs for d in j.after}
     needed |= {d for a in auxes if a.name in needed for d in a.after}
     return [a for a in auxes if a.name in needed]
 
 
-def grid_jobs(mode: Mode, work: str) -> List[Job]:
-    """Every applicable (method, size, budget, seed), plus the untrained
-    evaluations of the initializers (budget 0)."""
+def curve_jobs(mode: Mode, work: str) -> List[Job]:
+    """Every projected and shorter random-start auxiliary (the stage-1
+    epochs the projection saves)."""
+    names = {f'aux_proj{n}' for n in mode.projection_epochs}
+    names |= {f'aux_rand{n}' for n in mode.random_epochs} | {'aux_wave'}
+    return [a for a in auxiliary_jobs(mode, work) if a.name in names]
+
+
+def untrained_jobs(mode: Mode, work: str) -> List[Job]:
+    """Every initializer evaluated before any training (budget 0)."""
     jobs = []
     for size in mode.sizes:
         for seed in mode.seeds:
-            for method in ('ws', 'tleg', 'mimetic', 'wave_df'):
-                if not applicable(method, size, mode.ancestry):
+            for method in UNTRAINED:
+                if (not applicable(method, size, mode.ancestry)
+                        or method.replace('_df', '') not in mode.methods):
                     continue
                 opts = {
                     **data_options(mode, 1, mode.train_subset, seed),
@@ -211,30 +207,99 @@ def grid_jobs(mode: Mode, work: str) -> List[Job]:
                         size=size.name,
                         budget=0,
                         seed=seed))
-            for method in ('scratch', 'kd', 'ws', 'tleg', 'mimetic', 'wave'):
-                if not applicable(method, size, mode.ancestry):
-                    continue
-                for epochs in mode.budgets:
-                    opts = {
-                        **data_options(mode, epochs, mode.train_subset, seed),
-                        **size.options(),
-                        **method_options(method, mode, work, mode.fit_iters)
-                    }
-                    jobs.append(
-                        method_job(
-                            f'{method}_{size.name}_{epochs}ep_s{seed}',
-                            method,
-                            opts,
-                            size=size.name,
-                            budget=epochs,
-                            seed=seed,
-                            cost=_cost(size, epochs, method)))
     return jobs
+
+
+def train_job(mode: Mode, work: str, method: str, size: ViTSize,
+              epochs: int, seed: int, lr: float) -> Job:
+    """``method`` on ``size`` trained ``epochs`` at ``lr``, tested."""
+    opts = {
+        **data_options(mode, epochs, mode.train_subset, seed, lr=lr),
+        **size.options(),
+        **method_options(method, mode, work, mode.fit_iters)
+    }
+    return method_job(
+        f'{method}_{size.name}_{epochs}ep_lr{lr:g}_s{seed}',
+        method,
+        opts,
+        size=size.name,
+        budget=epochs,
+        seed=seed,
+        lr=lr,
+        cost=cost(size, epochs, method))
+
+
+def cells(mode: Mode):
+    """Every applicable ``(method, size)`` of the grid."""
+    return [(m, s) for s in mode.sizes for m in mode.methods
+            if applicable(m, s, mode.ancestry)]
+
+
+def shared_jobs(mode: Mode, work: str) -> List[Job]:
+    """The grid at the shared recipe's lr: every cell, budget and seed."""
+    return [
+        train_job(mode, work, m, s, b, seed, mode.shared_lr)
+        for m, s in cells(mode) for b in mode.budgets for seed in mode.seeds
+    ]
+
+
+def selection_jobs(mode: Mode, work: str) -> List[Job]:
+    """Per cell and lr, ``select_budget`` epochs of seed 0 on the training
+    images less the validation split, validated on that split."""
+    jobs = []
+    for method, size in cells(mode):
+        for lr in mode.lrs:
+            job = train_job(mode, work, method, size, mode.select_budget,
+                            mode.seeds[0], lr)
+            jobs.append(
+                Job(f'select_{method}_{size.name}_lr{lr:g}',
+                    job.config, {
+                        **job.options,
+                        **validation_options(mode)
+                    },
+                    after=job.after,
+                    method=method,
+                    size=size.name,
+                    budget=mode.select_budget,
+                    lr=lr,
+                    variant='select',
+                    cost=job.cost))
+    return jobs
+
+
+def chosen_lrs(mode: Mode, results: Mapping[str, Mapping]
+               ) -> Dict[tuple, float]:
+    """``(method, size name) -> lr`` of the best validation accuracy, for
+    every cell whose selection runs are all done (ties: the earlier lr of
+    ``mode.lrs``)."""
+    chosen = {}
+    for method, size in cells(mode):
+        scores = [
+            results.get(f'select_{method}_{size.name}_lr{lr:g}',
+                        {}).get('accuracy') for lr in mode.lrs
+        ]
+        if None in scores:
+            continue
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        chosen[(method, size.name)] = mode.lrs[best]
+    return chosen
+
+
+def chosen_jobs(mode: Mode, work: str,
+                results: Mapping[str, Mapping]) -> List[Job]:
+    """The grid at each cell's chosen lr, for the cells chosen so far."""
+    chosen = chosen_lrs(mode, results)
+    return [
+        train_job(mode, work, m, s, b, seed, chosen[(m, s.name)])
+        for m, s in cells(mode) if (m, s.name) in chosen
+        for b in mode.budgets for seed in mode.seeds
+    ]
 
 
 def transfer_jobs(mode: Mode, work: str, roots: Dict[str, str]) -> List[Job]:
     """Fashion-MNIST templates and ancestry -> MNIST / digits targets with
-    a new head (WS and WAVE both drop the ancestry's head)."""
+    a new head (WS and WAVE both drop the ancestry's head), at the shared
+    recipe."""
     jobs = []
     for dataset in mode.transfer:
         for size in mode.transfer_sizes:
@@ -260,61 +325,5 @@ def transfer_jobs(mode: Mode, work: str, roots: Dict[str, str]) -> List[Job]:
                             dataset=dataset,
                             budget=mode.transfer_epochs,
                             seed=seed,
-                            cost=_cost(size, 1, method)))
-    return jobs
-
-
-def _variant_init(work: str, variant: Dict[str, object],
-                  fit_iters: int) -> Dict[str, object]:
-    """WaveInit and the scaler fit as an ablation variant sets them."""
-    return wave_init_options(
-        templates_of(work, variant['aux']),
-        fit_iters,
-        variant['width_rule'],
-        variant['depth_rule'],
-        fit_lr=variant['fit_lr'])
-
-
-def ablation_jobs(mode: Mode, work: str) -> List[Job]:
-    """One-epoch WAVE runs (and their untrained data-free init) varying one
-    choice at a time from the defaults (:data:`VARIANTS`)."""
-    default = dict(
-        aux='aux_wave',
-        width_rule='scaled',
-        depth_rule='first',
-        fit_iters=mode.fit_iters,
-        fit_lr=mode.fit_lr)
-    jobs = []
-    for variant, change in VARIANTS.items():
-        v = {**default, **change}
-        after = (v['aux'], )
-        for size in mode.ablation_sizes:
-            for seed in mode.seeds:
-                base = {
-                    **data_options(mode, 1, mode.train_subset, seed),
-                    **size.options()
-                }
-                labels = dict(variant=variant, size=size.name, seed=seed)
-                jobs.append(
-                    Job(f'abl_{variant}_{size.name}_s{seed}',
-                        config_path('wave'), {
-                            **base,
-                            **_variant_init(work, v, v['fit_iters'])
-                        },
-                        after=after,
-                        budget=1,
-                        cost=_cost(size, 1, 'wave'),
-                        **labels))
-                # A variant of the fit alone shares default's data-free init.
-                if not {'fit_iters', 'fit_lr'} & set(change):
-                    jobs.append(
-                        Job(f'abl_init_{variant}_{size.name}_s{seed}',
-                            config_path('wave'), {
-                                **base,
-                                **_variant_init(work, v, 0)
-                            },
-                            kind='init',
-                            after=after,
-                            budget=0,
-                            **labels))
+                            cost=cost(size, 1, method)))
     return jobs

@@ -1,122 +1,93 @@
-"""Tables, cost accounting, verdicts and the plot of the init benchmark."""
+"""The init benchmark's report: verdicts, tables, cost and the plot."""
 import os.path as osp
-import statistics
 import time
-from collections import defaultdict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping
 
-from grid import LABELS, Mode
+from grid import LABELS
+from modes import Mode
+from plan import chosen_lrs, templates_of
+from tables import (Cells, ablation_table, collect, compression, fmt,
+                    grid_table, holdout_table, init_table, lr_table, mean,
+                    mean_std, stage1_table, transfer_table)
 
 from wave_mm.fileio import atomic_write
 
-GRID_METHODS = ('scratch', 'kd', 'ws', 'tleg', 'mimetic', 'wave')
-INIT_METHODS = ('ws', 'tleg', 'mimetic', 'wave_df', 'wave')
 
-
-def mean_std(values: Sequence[float]) -> Tuple[float, float]:
-    if not values:
-        return float('nan'), float('nan')
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return statistics.mean(values), std
-
-
-def fmt(values: Optional[Sequence[float]]) -> str:
-    if not values:
-        return '–'
-    mean, std = mean_std(values)
-    return f'{mean:.2f} ± {std:.2f}' if len(values) > 1 else f'{mean:.2f}'
-
-
-def collect(results: Dict[str, Dict]) -> Dict[tuple, List[float]]:
-    """``(kind, method/variant, size, budget[, dataset]) -> accuracies``."""
-    cells: Dict[tuple, List[float]] = defaultdict(list)
-    for name, r in results.items():
-        if 'accuracy' not in r or 'method' not in r and 'variant' not in r:
-            continue
-        if name.startswith('abl'):
-            cells[('abl', r['variant'], r['size'],
-                   r['budget'])].append(r['accuracy'])
-        elif name.startswith('transfer'):
-            cells[('transfer', r['method'], r['size'], r['budget'],
-                   r['dataset'])].append(r['accuracy'])
-        else:
-            cells[('grid', r['method'], r['size'],
-                   r['budget'])].append(r['accuracy'])
-        # WAVE right after the scaler fit (before any training), once per
-        # seed: from its shortest run.
-        fit = r.get('fit', {}).get('val')
-        if (fit and r.get('method') == 'wave' and 'dataset' not in r
-                and r['budget'] == 1):
-            cells[('grid', 'wave', r['size'], 0)].append(fit['accuracy/top1'])
-    return cells
-
-
-def grid_table(mode: Mode, cells) -> str:
-    lines = []
+def _beaten(mode: Mode, cells: Cells, lr_of) -> List[str]:
+    """Every (size, budget, baseline) where WAVE's mean is lower."""
+    out = []
     for size in mode.sizes:
-        lines += [
-            f'\n**{size.name}** ({size.heads} heads)\n',
-            '| epochs | ' + ' | '.join(LABELS[m] for m in GRID_METHODS) + ' |',
-            '|---' * (len(GRID_METHODS) + 1) + '|'
-        ]
         for budget in mode.budgets:
-            row = [
-                fmt(cells.get(('grid', m, size.name, budget)))
-                for m in GRID_METHODS
-            ]
-            lines.append(f'| {budget} | ' + ' | '.join(row) + ' |')
-    return '\n'.join(lines)
+
+            def at(m):
+                return mean(
+                    cells.get(('grid', m, size.name, budget,
+                               lr_of(m, size.name))))
+
+            wave = at('wave')
+            for other in mode.methods:
+                ref = at(other) if other != 'wave' else None
+                if ref is not None and wave is not None and wave < ref:
+                    out.append(f'{size.name}@{budget}ep by {LABELS[other]} '
+                               f'({wave:.2f} < {ref:.2f})')
+    return out
 
 
-def init_table(mode: Mode, cells) -> str:
-    labels = [LABELS[m] for m in INIT_METHODS[:-1]] + ['WAVE scalers fitted']
-    lines = [
-        '| size | ' + ' | '.join(labels) + ' |',
-        '|---' * (len(INIT_METHODS) + 1) + '|'
+def _yes_no(items: List[str]) -> str:
+    return 'yes' if not items else 'no: ' + '; '.join(items)
+
+
+def verdicts(mode: Mode, cells: Cells, chosen: Mapping[tuple,
+                                                       float]) -> List[str]:
+
+    def own(m, s):
+        return chosen.get((m, s), mode.shared_lr)
+
+    def shared(m, s):
+        return mode.shared_lr
+
+    out = [
+        'WAVE >= every baseline and control at every budget and size, each '
+        'at its own lr: ' + _yes_no(_beaten(mode, cells, own)),
+        'the same at the shared recipe (lr '
+        f'{mode.shared_lr:g}): ' + _yes_no(_beaten(mode, cells, shared)),
     ]
-    for size in mode.sizes:
-        row = [fmt(cells.get(('grid', m, size.name, 0))) for m in INIT_METHODS]
-        lines.append(f'| {size.name} | ' + ' | '.join(row) + ' |')
-    return '\n'.join(lines)
+    full = max(mode.budgets)
+    tenth = [b for b in mode.budgets if b * 10 <= full]
+    if tenth:
+        b = max(tenth)
+        wins = [
+            s.name for s in mode.sizes
+            if (mean(cells.get(('grid', 'wave', s.name, b, own(
+                'wave', s.name)))) or 0) >= (mean(
+                    cells.get(('grid', 'scratch', s.name, full,
+                               own('scratch', s.name)))) or 101)
+        ]
+        out.append(f'WAVE after {b} epochs >= scratch after {full} (own '
+                   f'lrs) on {len(wins)} of {len(mode.sizes)} sizes '
+                   f'({", ".join(wins) or "none"})')
+    for kind, other in (('init', 'ws'), ('init', 'front')):
+        worse = []
+        for s in mode.sizes:
+            ref = mean(cells.get((kind, other, s.name)))
+            df = mean(cells.get(('init', 'wave_df', s.name)))
+            if ref is not None and df is not None and df < ref:
+                worse.append(f'{s.name} ({df:.2f} < {ref:.2f})')
+        out.append(f'WAVE data-free init >= {LABELS[other]} init on every '
+                   'size where it applies: ' + _yes_no(worse))
+    worse = []
+    for s in mode.sizes:
+        df = mean(cells.get(('init', 'wave_df', s.name)))
+        fit = mean(cells.get(('fit', 'wave', s.name)))
+        if df is not None and fit is not None and fit < df:
+            worse.append(f'{s.name} ({fit:.2f} < {df:.2f})')
+    out.append('WAVE fitted >= data-free on every size (test accuracy, '
+               'mean over seeds): ' + _yes_no(worse))
+    return out
 
 
-def transfer_table(mode: Mode, cells) -> str:
-    methods = ('scratch', 'ws', 'wave')
-    lines = [
-        '| dataset | size | ' + ' | '.join(LABELS[m] for m in methods) + ' |',
-        '|---' * (len(methods) + 2) + '|'
-    ]
-    for dataset in mode.transfer:
-        for size in mode.transfer_sizes:
-            row = [
-                fmt(
-                    cells.get(('transfer', m, size.name, mode.transfer_epochs,
-                               dataset))) for m in methods
-            ]
-            lines.append(f'| {dataset} | {size.name} | ' + ' | '.join(row) +
-                         ' |')
-    return '\n'.join(lines)
-
-
-def ablation_table(mode: Mode, cells) -> str:
-    variants = sorted({k[1] for k in cells if k[0] == 'abl'})
-    lines = [
-        '| variant | ' + ' | '.join(f'{s.name} init | {s.name} 1 epoch'
-                                    for s in mode.ablation_sizes) + ' |',
-        '|---' * (2 * len(mode.ablation_sizes) + 1) + '|'
-    ]
-    for v in variants:
-        row = []
-        for s in mode.ablation_sizes:
-            row += [
-                fmt(cells.get(('abl', v, s.name, 0))),
-                fmt(cells.get(('abl', v, s.name, 1)))
-            ]
-        lines.append(f'| {v} | ' + ' | '.join(row) + ' |')
-    return '\n'.join(lines)
-
-
-def cost_table(mode: Mode, results: Dict[str, Dict]) -> str:
+def cost_lines(mode: Mode, results: Mapping[str, Mapping],
+               work: str) -> List[str]:
     aux = results.get('aux_wave', {})
     anc = results.get('ancestry', {})
     lines = [
@@ -143,59 +114,30 @@ def cost_table(mode: Mode, results: Dict[str, Dict]) -> str:
         lines.append(f'| {size.name} | {params:,} | {scalers:,} | '
                      f'{secs:.1f} |')
         total += params
-    # The templates file holds exactly the auxiliary's parameters:
-    # templates, its own scalers and its head.
     lines += [
         '', f'- stored: one templates file of {aux.get("params", 0):,} '
         f'values serves every size; the {len(mode.sizes)} targets\' full '
         f'weights are {total:,} values, of which WAVE fits only the scalers '
         'above (and the head)'
     ]
-    return '\n'.join(lines)
+    ratios = _compression(work)
+    if ratios:
+        lines.append('- values of each type in the auxiliary per template '
+                     'value: ' + ', '.join(f'{k} {v:.1f}x'
+                                           for k, v in ratios.items()))
+    return lines
 
 
-def verdicts(mode: Mode, cells) -> List[str]:
-
-    def m(method, size, budget):
-        values = cells.get(('grid', method, size, budget))
-        return mean_std(values)[0] if values else None
-
-    out = []
-    beaten = []
-    for size in mode.sizes:
-        for budget in mode.budgets:
-            wave = m('wave', size.name, budget)
-            for other in GRID_METHODS[:-1]:
-                ref = m(other, size.name, budget)
-                if ref is not None and wave is not None and wave < ref:
-                    beaten.append(f'{size.name}@{budget}ep by {LABELS[other]} '
-                                  f'({wave:.2f} < {ref:.2f})')
-    out.append(
-        'WAVE >= every baseline and control at every budget and size: ' +
-        ('yes' if not beaten else 'no: ' + '; '.join(beaten)))
-    full = max(mode.budgets)
-    tenth = [b for b in mode.budgets if b * 10 <= full]
-    if tenth:
-        b = max(tenth)
-        wins = [
-            s.name for s in mode.sizes if (m('wave', s.name, b) or 0) >= (
-                m('scratch', s.name, full) or 101)
-        ]
-        out.append(f'WAVE after {b} epochs >= scratch after {full} on '
-                   f'{len(wins)} of {len(mode.sizes)} sizes '
-                   f'({", ".join(wins) or "none"}; the bar is 3)')
-    worse = []
-    for s in mode.sizes:
-        ws, df = m('ws', s.name, 0), m('wave_df', s.name, 0)
-        if ws is not None and df is not None and df < ws:
-            worse.append(f'{s.name} ({df:.2f} < {ws:.2f})')
-    out.append('WAVE data-free init >= Weight Selection init on every size '
-               'where WS applies: ' +
-               ('yes' if not worse else 'no: ' + ', '.join(worse)))
-    return out
+def _compression(work: str) -> Dict[str, float]:
+    path = templates_of(work, 'aux_wave')
+    if not osp.isfile(path):
+        return {}
+    from wave_mm.templates import load_templates
+    data = load_templates(path)
+    return compression({k: tuple(v.shape) for k, v in data.scalers.items()})
 
 
-def plot(mode: Mode, cells, path: str) -> None:
+def plot(mode: Mode, cells: Cells, chosen, path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -204,52 +146,67 @@ def plot(mode: Mode, cells, path: str) -> None:
     axes = axes if len(mode.sizes) > 1 else [axes]
     lines = {}  # one colour per method in every panel, one legend entry
     for ax, size in zip(axes, mode.sizes):
-        for i, method in enumerate(GRID_METHODS):
+        for i, method in enumerate(mode.methods):
+            lr = chosen.get((method, size.name), mode.shared_lr)
             xs = [
                 b for b in mode.budgets
-                if cells.get(('grid', method, size.name, b))
+                if cells.get(('grid', method, size.name, b, lr))
             ]
             if not xs:
                 continue
-            ys = [
-                mean_std(cells[('grid', method, size.name, b)])[0] for b in xs
-            ]
+            ys = [mean(cells[('grid', method, size.name, b, lr)]) for b in xs]
             lines[method], = ax.plot(
                 xs, ys, marker='o', color=f'C{i}', label=LABELS[method])
         ax.set_xscale('log')
         ax.set_title(size.name)
-        ax.set_xlabel('epochs')
+        ax.set_xlabel('epochs (each method at its own lr)')
     axes[0].set_ylabel('Fashion-MNIST test accuracy (%)')
     axes[-1].legend(
-        handles=[lines[m] for m in GRID_METHODS if m in lines], fontsize=7)
+        handles=[lines[m] for m in mode.methods if m in lines], fontsize=7)
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, dpi=110, format='png'))
 
 
 def write_report(mode_name: str, mode: Mode, results: Dict[str, Dict],
                  work: str, minutes: float) -> Dict[str, object]:
-    """Write ``report.md`` and ``accuracy.png``; returns the verdicts."""
-    cells = collect(results)
-    checks = verdicts(mode, cells)
+    """Write ``report.md`` and ``accuracy.png``; returns the verdicts and
+    the chosen lrs."""
+    cells = collect(results, mode)
+    chosen = chosen_lrs(mode, results)
+    checks = verdicts(mode, cells, chosen)
+
+    def acc(name):
+        return fmt([results[name]['accuracy']]
+                   ) if 'accuracy' in results.get(name, {}) else '?'
+
     sections = [
         f'# WAVE vs initialisation baselines ({mode_name} mode, '
         f'{time.strftime("%Y-%m-%d")}, {minutes:.1f} min)',
-        f'\nAncestry {mode.ancestry.name}: '
-        f'{results.get("ancestry", {}).get("accuracy", float("nan")):.2f}%; '
-        'WAVE auxiliary '
-        f'{results.get("aux_wave", {}).get("accuracy", float("nan")):.2f}%; '
-        'TLEG auxiliary '
-        f'{results.get("aux_tleg", {}).get("accuracy", float("nan")):.2f}%. '
-        f'Targets train on {mode.train_subset or 60000} images; mean ± std '
-        f'over seeds {list(mode.seeds)}.',
+        f'\nAncestry {mode.ancestry.name}: {acc("ancestry")} %; WAVE '
+        f'auxiliary {acc("aux_wave")} %; TLEG auxiliary {acc("aux_tleg")} '
+        f'%; projection alone {acc("aux_proj0")} %. Targets train on '
+        f'{mode.train_subset} images; mean ± std over seeds '
+        f'{list(mode.seeds)}; each method\'s lr is chosen per size from '
+        f'{[f"{x:g}" for x in mode.lrs]} on the last {mode.val_images} of '
+        'those images, held out of its selection runs.',
         '\n## Verdicts\n',
         '\n'.join(f'- {c}' for c in checks),
-        '\n## Test accuracy (%) after training\n',
-        grid_table(mode, cells),
+        '\n## Test accuracy (%), each method at its own lr\n',
+        grid_table(mode, cells,
+                   lambda m, s: chosen.get((m, s), mode.shared_lr)),
+        f'\n## Chosen lr (validation accuracy % at {mode.select_budget} '
+        f'epochs for {" / ".join(f"{x:g}" for x in mode.lrs)})\n',
+        lr_table(mode, cells, chosen),
+        f'\n## Test accuracy (%), shared recipe (lr {mode.shared_lr:g})\n',
+        grid_table(mode, cells, lambda m, s: mode.shared_lr),
         '\n## Before any training (%)\n',
         init_table(mode, cells),
+        '\n## The scaler fit\'s held-out check\n',
+        holdout_table(mode, results),
+        '\n## Stage 1 from the Kronecker projection\n',
+        '\n'.join(stage1_table(mode, results)),
         '\n## Cost\n',
-        cost_table(mode, results),
+        '\n'.join(cost_lines(mode, results, work)),
     ]
     if mode.transfer:
         sections += [
@@ -257,11 +214,17 @@ def write_report(mode_name: str, mode: Mode, results: Dict[str, Dict],
             transfer_table(mode, cells)
         ]
     if any(k[0] == 'abl' for k in cells):
-        sections += ['\n## Ablations (%)\n', ablation_table(mode, cells)]
+        sections += [
+            '\n## Ablations (%; 1 epoch at the shared recipe)\n',
+            ablation_table(mode, cells)
+        ]
     atomic_write(
         osp.join(work, 'report.md'), ('\n'.join(sections) + '\n').encode())
     try:
-        plot(mode, cells, osp.join(work, 'accuracy.png'))
+        plot(mode, cells, chosen, osp.join(work, 'accuracy.png'))
     except ImportError as err:  # the tables are the result; the plot helps
         print(f'no plot: {err}')
-    return dict(verdicts=checks)
+    return dict(
+        verdicts=checks,
+        chosen_lrs={f'{m}/{s}': lr
+                    for (m, s), lr in sorted(chosen.items())})

