@@ -24,6 +24,7 @@ LAYERS = {
     'wave_mm.models.initializers.wave_init': 'stage 2',
     'wave_mm.models.initializers.wave_target': 'stage 2',
     'wave_mm.models.initializers.scaler_fit': 'stage 2',
+    'wave_mm.models.initializers.scaler_holdout': 'stage 2',
     'wave_mm.engine.hooks.scaler_init_hook': 'stage 2',
     'wave_mm.models.initializers.weight_selection': 'baselines',
     'wave_mm.models.initializers.tleg_init': 'baselines',

@@ -5,26 +5,33 @@ the hook builds the target's Kronecker view (frozen templates, trainable
 scalers), fits the scalers (and optionally small non-templated tensors such
 as the new head) on the run's own train dataloader with the model's own loss,
 writes the composed weights into the model, makes all ranks agree and saves
-the scalers for ``WaveInit(scalers=...)``. The runner's optimizer,
-schedulers, AMP scaler and iteration counter are not touched.
+the scalers for ``WaveInit(scalers=...)``. A seeded slice of the train
+dataset is held out of the fit: the fit keeps its best state on it, the
+data-free start included, so it never ends worse there than it started.
+The runner's optimizer, schedulers, AMP scaler and iteration counter are
+not touched.
 """
 import json
 import os.path as osp
 import time
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.dist import broadcast, is_main_process
+from mmengine.dist import broadcast, broadcast_object_list, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper
 from mmpretrain.registry import HOOKS
 from torch import nn
+from torch.utils.data import DataLoader
 
 from wave_mm.core import build_teacher, find_vit
 from wave_mm.fileio import atomic_write
 from wave_mm.models.initializers.scaler_fit import (build_optim_wrapper,
                                                     fit_scalers)
+from wave_mm.models.initializers.scaler_holdout import (check_holdout,
+                                                        check_schedule,
+                                                        holdout_loaders)
 from wave_mm.models.initializers.wave_init import WaveInit
 from wave_mm.templates import save_scalers
 
@@ -50,6 +57,26 @@ class ScalerInitHook(Hook):
         evaluate: Run the validation loop after fitting and record it.
         log_interval: Iterations between log lines.
         scalers_file: File name of the fitted scalers in the work dir.
+        holdout: Images of the train dataset held out of the fit: a
+            fraction in [0, 1) (rounded, at least one image) or a count.
+            The fit reads the others; the data-free start and the fit
+            every ``eval_interval`` iterations are evaluated on these
+            (accuracy and mean loss of the model's own loss, eval mode, the
+            fit's autocast, summed over the ranks), and the best state is
+            written into the model: higher held-out accuracy, at equal
+            accuracy lower held-out loss, the start on a tie. 0 fits on the
+            whole train dataloader without a check.
+        holdout_seed: Seed of the split and of the fit's shuffling;
+            ``None`` takes the runner's seed (rank 0's).
+        eval_interval: Iterations between held-out evaluations; the last
+            iteration is always evaluated, with ``None`` only it.
+        patience: Held-out evaluations without improvement before the fit
+            stops; ``None`` runs all ``iters``.
+
+    Raises:
+        ValueError: If an argument is out of range; in ``before_train``,
+            before anything is changed, if ``holdout`` does not fit the
+            train dataset.
     """
     priority = 'VERY_HIGH'
 
@@ -64,9 +91,21 @@ class ScalerInitHook(Hook):
                  amp: Optional[str] = None,
                  evaluate: bool = False,
                  log_interval: int = 50,
-                 scalers_file: str = 'scalers.safetensors') -> None:
+                 scalers_file: str = 'scalers.safetensors',
+                 holdout: Union[int, float] = 0.1,
+                 holdout_seed: Optional[int] = None,
+                 eval_interval: Optional[int] = 20,
+                 patience: Optional[int] = 2) -> None:
         if iters < 0:
             raise ValueError(f'iters must be >= 0, got {iters}')
+        check_holdout(holdout)
+        check_schedule(eval_interval, patience)
+        if holdout_seed is not None and (isinstance(holdout_seed, bool)
+                                         or not isinstance(holdout_seed, int)):
+            raise ValueError('holdout_seed must be an integer or None, got '
+                             f'{holdout_seed!r}')
+        self.holdout, self.holdout_seed = holdout, holdout_seed
+        self.eval_interval, self.patience = eval_interval, patience
         self.iters, self.lr, self.extra_lr = iters, lr, extra_lr
         self.train_extra = tuple(train_extra)
         self.teacher_cfg, self.alpha, self.tau = teacher, alpha, tau
@@ -89,13 +128,14 @@ class ScalerInitHook(Hook):
             runner.logger.info('ScalerInitHook: weights were loaded or '
                                'resumed from a checkpoint, skipped')
             return
+        loaders = self._loaders(runner)  # may refuse: nothing changed yet
         model = self._model(runner)
         init = WaveInit.of(model)
         target = init.target(model)
         device = next(model.parameters()).device
         target.to(device)
         start = time.time()
-        record = self._fit(runner, model, target, device)
+        record = self._fit(runner, model, target, device, *loaders)
         with torch.no_grad():
             target.write_into(find_vit(model))
             for value in model.state_dict().values():
@@ -122,8 +162,19 @@ class ScalerInitHook(Hook):
             dtype = runner.optim_wrapper.cast_dtype or torch.float16
         return getattr(torch, dtype) if isinstance(dtype, str) else dtype
 
-    def _fit(self, runner, model: nn.Module, target,
-             device: torch.device) -> dict:
+    def _loaders(self, runner) -> Tuple[DataLoader, Optional[DataLoader]]:
+        """The fit's loader and the held-out one (``None`` without)."""
+        if not self.holdout:
+            return runner.train_dataloader, None
+        seed = self.holdout_seed
+        if seed is None:
+            seeds = [runner.seed]
+            broadcast_object_list(seeds, src=0)  # ranks may differ
+            seed = seeds[0]
+        return holdout_loaders(runner.train_dataloader, self.holdout, seed)
+
+    def _fit(self, runner, model: nn.Module, target, device: torch.device,
+             loader, holdout_loader) -> dict:
         extra = [
             n for n, _ in model.named_parameters()
             if n.startswith(self.train_extra)
@@ -146,7 +197,7 @@ class ScalerInitHook(Hook):
         return fit_scalers(
             model,
             target,
-            runner.train_dataloader,
+            loader,
             self.iters,
             wrapper,
             extra=extra,
@@ -154,4 +205,7 @@ class ScalerInitHook(Hook):
             alpha=self.alpha,
             tau=self.tau,
             log=lambda line: runner.logger.info(f'ScalerInitHook: {line}'),
-            log_interval=self.log_interval)
+            log_interval=self.log_interval,
+            holdout_loader=holdout_loader,
+            eval_interval=self.eval_interval,
+            patience=self.patience)
