@@ -20,7 +20,7 @@ TARGET_BASE = './_base_/target_fmnist.py'
 #: The methods the init benchmark compares, each a sibling of the others.
 TARGETS = {
     method: f'{method}_vit-6x128-p7_1xb128-1e_fmnist.py'
-    for method in ('scratch', 'kd', 'ws', 'tleg', 'mimetic', 'wave')
+    for method in ('scratch', 'kd', 'ws', 'tleg', 'mimetic', 'front', 'wave')
 }
 BASELINES = [c for m, c in TARGETS.items() if m != 'wave'
              ] + ['tleg-distill_vit-6x128-p7_1xb128-3e_fmnist.py']

@@ -29,6 +29,8 @@ LAYERS = {
     'wave_mm.models.initializers.weight_selection': 'baselines',
     'wave_mm.models.initializers.tleg_init': 'baselines',
     'wave_mm.models.initializers.mimetic_init': 'baselines',
+    'wave_mm.models.initializers.front_init': 'baselines',
+    'wave_mm.models.initializers.dct': 'maths',
     'wave_mm.datasets': 'datasets',
     'wave_mm.version': 'maths',
 }

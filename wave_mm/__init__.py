@@ -20,8 +20,8 @@ checks them on the sources):
   and stage 2, initialising targets (``WaveInit``, ``WaveTarget``, the
   scaler fit, the ``ScalerInitHook``), import the core and below, never
   each other;
-- the baselines (``WeightSelectionInit``, ``TLEGInit``, ``MimeticInit``)
-  import only the core and below;
+- the baselines (``WeightSelectionInit``, ``TLEGInit``, ``MimeticInit``,
+  ``FRONTInit``) import only the core and below;
 - packages that only register or re-export (this one, ``wave_mm.models``,
   ``wave_mm.engine``) are imported by no layer.
 """

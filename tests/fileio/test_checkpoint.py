@@ -44,6 +44,12 @@ def _weight_selection(path):
     vit.init_weights()
 
 
+def _front_init(path):
+    vit = MODELS.build(
+        tiny_vit_cfg(init_cfg=dict(type='FRONTInit', checkpoint=path)))
+    vit.init_weights()
+
+
 def _wave_init(path):
     vit = MODELS.build(
         tiny_vit_cfg(init_cfg=dict(type='WaveInit', templates=path)))
@@ -63,6 +69,8 @@ LOADERS = {
     WaveTemplate.from_checkpoint,
     'WeightSelectionInit':
     _weight_selection,
+    'FRONTInit':
+    _front_init,
     'export_templates.py':
     lambda p: run_tool('export_templates.py', p, '--out', p +
                        '.out.safetensors'),

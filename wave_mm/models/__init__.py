@@ -9,13 +9,13 @@ from .backbones import (KroneckerProjectionInit, TLEGTemplate, WaveTemplate,
                         read_auxiliary)
 from .classifiers import DistillImageClassifier, NarrowView
 from .heads import KroneckerDistillHead
-from .initializers import (MimeticInit, TLEGInit, WaveInit, WaveTarget,
-                           WeightSelectionInit)
+from .initializers import (FRONTInit, MimeticInit, TLEGInit, WaveInit,
+                           WaveTarget, WeightSelectionInit)
 
 __all__ = [
-    'ALL_GROUPS', 'DistillImageClassifier', 'GROUPS', 'KroneckerDistillHead',
-    'KroneckerProjectionInit', 'KroneckerView', 'MimeticInit', 'NarrowView',
-    'TLEGInit', 'TLEGTemplate', 'TemplateBank', 'ViTArch', 'ViTLayout',
-    'WaveInit', 'WaveTarget', 'WaveTemplate', 'WeightSelectionInit',
-    'default_specs', 'read_auxiliary'
+    'ALL_GROUPS', 'DistillImageClassifier', 'FRONTInit', 'GROUPS',
+    'KroneckerDistillHead', 'KroneckerProjectionInit', 'KroneckerView',
+    'MimeticInit', 'NarrowView', 'TLEGInit', 'TLEGTemplate', 'TemplateBank',
+    'ViTArch', 'ViTLayout', 'WaveInit', 'WaveTarget', 'WaveTemplate',
+    'WeightSelectionInit', 'default_specs', 'read_auxiliary'
 ]

@@ -1,5 +1,6 @@
 """Weight initializers that build stock ViTs from weight templates (stage
 2), the scaler fit, and the baselines they are compared with."""
+from .front_init import FRONTInit
 from .mimetic_init import MimeticInit
 from .scaler_fit import build_optim_wrapper, fit_scalers
 from .tleg_init import TLEGInit
@@ -8,6 +9,7 @@ from .wave_target import WaveTarget
 from .weight_selection import WeightSelectionInit
 
 __all__ = [
-    'MimeticInit', 'TLEGInit', 'WaveInit', 'WaveTarget', 'WeightSelectionInit',
-    'build_optim_wrapper', 'fit_scalers', 'read_templates'
+    'FRONTInit', 'MimeticInit', 'TLEGInit', 'WaveInit', 'WaveTarget',
+    'WeightSelectionInit', 'build_optim_wrapper', 'fit_scalers',
+    'read_templates'
 ]
