@@ -122,15 +122,18 @@ def auxiliary_jobs(mode: Mode,
         'model.nested_min_layers': mode.nested_min_layers
     }
     after = ('ancestry', )
-    projection = {
-        'model.backbone.init_cfg':
+    projection = {  # on the whole distiller: the ancestry's head too
+        'model.init_cfg':
         dict(
             type='KroneckerProjectionInit',
             checkpoint=osp.join(work, 'ancestry'))
     }
 
     def epochs(n: int) -> Dict[str, object]:
-        return {'train_cfg.max_epochs': n, 'train_cfg.val_interval': max(n, 1)}
+        opts = {'train_cfg.max_epochs': n, 'train_cfg.val_interval': max(n, 1)}
+        if n == 0:  # nothing to schedule
+            opts['param_scheduler'] = []
+        return opts
 
     def wave(name: str, options: Mapping[str, object]) -> Job:
         return Job(

@@ -132,9 +132,13 @@ def _compression(work: str) -> Dict[str, float]:
     path = templates_of(work, 'aux_wave')
     if not osp.isfile(path):
         return {}
+    from wave_mm.core.weight_types import WEIGHT_TYPES
     from wave_mm.templates import load_templates
-    data = load_templates(path)
-    return compression({k: tuple(v.shape) for k, v in data.scalers.items()})
+    scalers = load_templates(path).scalers
+    return compression({
+        k: tuple(scalers[k].shape)
+        for k in WEIGHT_TYPES if k in scalers
+    })
 
 
 def plot(mode: Mode, cells: Cells, chosen, path: str) -> None:

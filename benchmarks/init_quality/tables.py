@@ -144,17 +144,18 @@ def holdout_table(mode: Mode, results: Mapping[str, Mapping]) -> str:
         '|---|---|---|---|---|---|',
     ]
     for size in mode.sizes:
-        records = [
-            r['fit']['holdout'] for r in results.values()
+        fits = [
+            r['fit'] for r in results.values()
             if r.get('method') == 'wave' and r.get('size') == size.name
             and first_run(r, mode) and 'holdout' in r.get('fit', {})
         ]
+        records = [f['holdout'] for f in fits]
         if not records:
             continue
         start = [h['start']['accuracy'] for h in records]
         best = [h['best']['accuracy'] for h in records]
         kept = sum(h['kept'] == 'fit' for h in records)
-        iters = [h.get('stopped_at', 0) for h in records]
+        iters = [f['iters'] for f in fits]
         lines.append(f'| {size.name} | {records[0]["images"]} | {fmt(start)} '
                      f'| {fmt(best)} | {kept} / {len(records) - kept} | '
                      f'{fmt(iters)} |')

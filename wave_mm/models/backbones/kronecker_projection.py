@@ -79,11 +79,13 @@ def project(weights: Tensor, block: Tuple[int, ...],
 class KroneckerProjectionInit(ViTInitializer):
     """Start a ``WaveTemplate`` auxiliary at the projection of its ancestry.
 
-    On the backbone or on the whole distiller (its ``backbone``). The
-    ancestry is a stock mmpretrain ViT checkpoint of the auxiliary's own
-    arch (loaded safely); a deeper, wider or otherwise different ancestry is
-    refused, naming the tensor at fault. The auxiliary's non-templated
-    tensors are copied from the ancestry.
+    On the backbone or on the whole distiller (its ``backbone``; the
+    ancestry's classifier head is then copied into the distiller's head
+    too, so the projection alone is a working classifier). The ancestry is
+    a stock mmpretrain ViT checkpoint of the auxiliary's own arch (loaded
+    safely); a deeper, wider or otherwise different ancestry is refused,
+    naming the tensor at fault. The auxiliary's non-templated tensors are
+    copied from the ancestry.
 
     Args:
         checkpoint: The ancestry checkpoint, or a work dir (its
@@ -115,6 +117,10 @@ class KroneckerProjectionInit(ViTInitializer):
             for k, v in state.items() if k.startswith(self.prefix)
         }
         weights = aux.layout.from_state_dict(source, self.checkpoint)
+        head = getattr(module, 'head', None) if aux is not module else None
+        head_state = (
+            self._head_state(head, state)
+            if isinstance(head, nn.Module) else None)
         bank = aux.bank
         templates, scalers = {}, {}
         for name, spec in bank.specs.items():
@@ -132,6 +138,10 @@ class KroneckerProjectionInit(ViTInitializer):
                             f'{tuple(param.shape)}')
                     param.copy_(source[name])
         bank.is_init = True  # keep the bank's random init off it
+        if head_state is not None:
+            with torch.no_grad():
+                module.head.load_state_dict(head_state)
+            module.head.is_init = True  # keep its own init off it
         low = min(self.energy, key=self.energy.get)
         print_log(
             f'KroneckerProjectionInit: {len(templates)} weight types of '
@@ -141,6 +151,26 @@ class KroneckerProjectionInit(ViTInitializer):
             logger='current')
         if hasattr(module, '_params_init_info'):
             update_init_info(module, init_info=self._get_init_info())
+
+    def _head_state(self, head: nn.Module,
+                    state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """The ancestry's ``head.*`` tensors, checked against ``head``."""
+        own = head.state_dict()
+        source = {
+            k[len('head.'):]: v
+            for k, v in state.items() if k.startswith('head.')
+        }
+        if set(source) != set(own):
+            raise ValueError(f'{self.checkpoint}: its head tensors '
+                             f'{sorted(source)} do not match the '
+                             f'distiller\'s {sorted(own)}')
+        for name, value in source.items():
+            if value.shape != own[name].shape:
+                raise ValueError(
+                    f'{self.checkpoint}: head.{name} has shape '
+                    f'{tuple(value.shape)}, the distiller\'s '
+                    f'{tuple(own[name].shape)}')
+        return source
 
     def _get_init_info(self) -> str:
         return (f'{self.__class__.__name__}: checkpoint={self.checkpoint}, '
