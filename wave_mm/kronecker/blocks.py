@@ -3,14 +3,14 @@
 See :mod:`wave_mm.kronecker` for the shapes and orders.
 """
 import math
-from typing import List, Literal, Sequence, Tuple
+from typing import List, Literal, Sequence, Tuple, get_args
 
 import torch
 from torch import Tensor
 
 KronOrder = Literal['ST', 'TS']
 #: The orders of the Kronecker product, scalers first or templates first.
-KRON_ORDERS: Tuple[str, ...] = ('ST', 'TS')
+KRON_ORDERS: Tuple[str, ...] = get_args(KronOrder)
 #: The order of everything that names none (and of files that record none).
 DEFAULT_ORDER: KronOrder = 'ST'
 
