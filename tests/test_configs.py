@@ -129,6 +129,62 @@ def test_distill_deit_b_steps(tmp_path):
     assert osp.isfile(osp.join(tmp_path, 'templates.safetensors'))
 
 
+@pytest.mark.parametrize(
+    'options', [
+        {
+            'model.backbone.kron_order': 'TS'
+        },
+        {
+            'model.backbone.fused_qkv': True
+        },
+        {
+            'model.backbone.kron_order': 'TS',
+            'model.backbone.fused_qkv': True
+        },
+    ],
+    ids=['TS', 'fused_qkv', 'both'])
+def test_quickstart_distill_steps_with_each_architecture_option(
+        tmp_path, options):
+    """The quickstart's stage 1 (nested widths 64 and 96 of 64-wide blocks,
+    nested depths) with the architecture options set as ``--cfg-options``
+    does: two steps on synthetic 28px images, the option in the file."""
+    from wave_mm.templates import load_templates
+    cfg = Config.fromfile(
+        osp.join(QUICKSTART, 'distill_vit-6x128-p7_1xb128-3e_fmnist.py'))
+    cfg.merge_from_dict(options)
+    cfg.model = _shrunk_model(cfg)
+    cfg.train_dataloader = dict(
+        batch_size=2,
+        num_workers=0,
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        dataset=dict(
+            type='SyntheticImageNet',
+            num_samples=4,
+            num_classes=10,
+            img_shape=(28, 28, 1),
+            pipeline=[dict(type='PackInputs')]))
+    cfg.train_cfg = dict(by_epoch=False, max_iters=2)
+    cfg.param_scheduler = []
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=2, by_epoch=False)
+    cfg.work_dir = str(tmp_path)
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    assert cfg.model.nested_widths == [64, 96]
+    assert len(runner.model.narrow_views) == 2
+    before = {k: v.clone() for k, v in runner.model.state_dict().items()}
+    runner.train()
+    after = runner.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    data = load_templates(osp.join(tmp_path, 'templates.safetensors'))
+    assert data.kron_order == options.get('model.backbone.kron_order', 'ST')
+    fused = options.get('model.backbone.fused_qkv', False)
+    assert ('qkv' in data.specs) == fused and ('q' in data.specs) != fused
+
+
 def test_fsdp_policy_keeps_template_dicts_whole():
     """The ViT-L FSDP config's auto-wrap policy, applied to its auxiliary,
     makes no FSDP unit of a template or scaler ParameterDict."""

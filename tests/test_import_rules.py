@@ -70,12 +70,14 @@ def imports(path: Path):
                 anchor = package.split('.')
                 anchor = anchor[:len(anchor) - node.level + 1]
                 base = '.'.join(anchor + ([base] if base else []))
-            # ``from pkg import module`` imports the module.
+            # ``from pkg import module`` imports the module (or package).
             for alias in node.names:
                 full = f'{base}.{alias.name}'
-                yield full if layer(full) and (
-                    PACKAGE.parent /
-                    (full.replace('.', '/') + '.py')).exists() else base
+                path = PACKAGE.parent / full.replace('.', '/')
+                is_module = (
+                    path.with_suffix('.py').exists()
+                    or (path / '__init__.py').exists())
+                yield full if layer(full) and is_module else base
 
 
 SOURCES = sorted(PACKAGE.rglob('*.py'))

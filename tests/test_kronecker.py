@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from wave_mm.kronecker import (compose, grid_shape, resample_channels,
-                               resample_depth, resample_grid, resample_scalers,
-                               width_scale)
+from wave_mm.kronecker import (compose, from_blocks, grid_shape, join_rows,
+                               resample_channels, resample_depth,
+                               resample_grid, resample_scalers, split_scalers,
+                               to_blocks, width_scale)
 
 
 def kron_reference(scalers, templates):
@@ -123,3 +124,135 @@ def test_resample_channels_rules():
     # 'mean' merges blocks (0, 1) and (2): sums keep the logit scale.
     merged = resample_channels(w, 4, 2, 'mean')
     torch.testing.assert_close(merged[:, :2], (w[:, 0:2] + w[:, 2:4]) * 0.75)
+
+
+def kron_ts_reference(scalers, templates):
+    """``sum_k kron(T[k], S[l, k])`` per layer with ``torch.kron``."""
+    return torch.stack([
+        sum(torch.kron(templates[k], s_l[k]) for k in range(len(templates)))
+        for s_l in scalers
+    ])
+
+
+@pytest.mark.parametrize('order', ['ST', 'TS'])
+@pytest.mark.parametrize('rank', [1, 2])
+def test_compose_in_either_order_equals_kron_with_crops(order, rank):
+    g = torch.Generator().manual_seed(rank)
+    grid, block = (3, 2)[:rank], (4, 5)[:rank]
+    S = torch.randn(2, 3, *grid, dtype=torch.float64, generator=g)
+    T = torch.randn(3, *block, dtype=torch.float64, generator=g)
+    ref = (kron_reference if order == 'ST' else kron_ts_reference)(S, T)
+    full = tuple(a * b for a, b in zip(grid, block))
+    torch.testing.assert_close(compose(S, T, full, order), ref)
+    crop = tuple(n - 3 for n in full)
+    W = compose(S, T, crop, order)
+    torch.testing.assert_close(W, ref[(..., *(slice(n) for n in crop))])
+
+
+def test_the_orders_differ_by_perfect_shuffles_on_one_grid():
+    L, K, A, B, o, i = 2, 3, 2, 3, 4, 5
+    S = torch.randn(L, K, A, B, dtype=torch.float64)
+    T = torch.randn(K, o, i, dtype=torch.float64)
+    st = compose(S, T, (A * o, B * i), 'ST')
+    ts = compose(S, T, (A * o, B * i), 'TS')
+    # Row p*A + a of 'TS' is row a*o + p of 'ST'; columns likewise.
+    rows = torch.tensor([a * o + p for p in range(o) for a in range(A)])
+    cols = torch.tensor([b * i + q for q in range(i) for b in range(B)])
+    assert torch.equal(ts, st[:, rows][:, :, cols])
+    assert not torch.equal(ts, st)
+
+
+@pytest.mark.parametrize('order', ['ST', 'TS'])
+@pytest.mark.parametrize('chunks', [1, 3])
+@pytest.mark.parametrize('shape,block', [((7, 11), (4, 5)), ((9, ), (4, ))])
+def test_to_blocks_inverts_the_layout(order, chunks, shape, block):
+    shape = (shape[0] * chunks, *shape[1:])
+    if order == 'TS':
+        block = (block[0] * chunks, *block[1:])
+    W = torch.randn(2, *shape, dtype=torch.float64)
+    blocks = to_blocks(W, block, order, chunks)
+    grid = grid_shape(shape, block, order, chunks)
+    assert blocks.shape == (2, *grid, *block)
+    assert torch.equal(from_blocks(blocks, shape, order, chunks), W)
+    # compose places sum_k S[l, k, a, b] T[k] at the blocks to_blocks
+    # reads back.
+    full = tuple(g * b for g, b in zip(grid, block))
+    S = torch.randn(2, 3, *grid, dtype=torch.float64)
+    T = torch.randn(3, *block, dtype=torch.float64)
+    weighed = torch.einsum('lk...,kx->l...x', S, T.flatten(1))
+    composed = compose(S, T, full, order, chunks)
+    torch.testing.assert_close(
+        to_blocks(composed, block, order, chunks).flatten(-len(block)),
+        weighed)
+
+
+@pytest.mark.parametrize('order', ['ST', 'TS'])
+@pytest.mark.parametrize('rank', [1, 2])
+def test_a_weight_of_parts_is_composed_and_cropped_part_by_part(order, rank):
+    # qkv of width 6 from blocks of 4: each part built at 8 and cropped.
+    d, width, K = 4, 6, 3
+    part_block = (d, d)[:rank]
+    block = (3 * d, *part_block[1:]) if order == 'TS' else part_block
+    shape = (3 * width, width)[:rank]
+    grid = grid_shape(shape, block, order, 3)
+    assert grid == ((6, 2) if order == 'ST' else (2, 2))[:rank]
+    S = torch.randn(2, K, *grid, dtype=torch.float64)
+    T = torch.randn(K, *block, dtype=torch.float64)
+    W = compose(S, T, shape, order, 3)
+    part = (width, width)[:rank]
+    for c in range(3):
+        if order == 'ST':
+            s, t = S[:, :, 2 * c:2 * c + 2], T
+        else:
+            s, t = S, T[:, d * c:d * (c + 1)]
+        torch.testing.assert_close(W[:, width * c:width * (c + 1)],
+                                   compose(s, t, part, order))
+    if order == 'ST' and rank == 2:
+        # The fused kernels' route: one layer per part.
+        split = compose(split_scalers(S, 2, 3), T, part)
+        torch.testing.assert_close(join_rows(split, 2, 3), W)
+
+
+def test_parts_are_checked():
+    with pytest.raises(ValueError, match='divisible by 3'):
+        grid_shape((10, 6), (4, 4), 'ST', 3)
+    with pytest.raises(ValueError, match='divisible by 3'):
+        grid_shape((12, 4), (4, 4), 'TS', 3)
+    with pytest.raises(ValueError, match='not of 3 parts'):
+        compose(
+            torch.randn(1, 2, 4, 2), torch.randn(2, 4, 4), (12, 6), 'ST', 3)
+    with pytest.raises(ValueError, match="kron_order must be one of"):
+        compose(torch.randn(1, 2, 1, 1), torch.randn(2, 4, 4), (4, 4), 'TT')
+
+
+def test_resample_grid_keeps_the_parts_apart():
+    # 'ST' scalers of 3 parts of 2 block rows each.
+    S = torch.arange(6.).view(1, 1, 6, 1)
+    assert resample_grid(S, (3, 1), 'crop', 'ST',
+                         3).flatten().tolist() == [0, 2, 4]
+    assert resample_grid(S, (3, 1), 'mean', 'ST',
+                         3).flatten().tolist() == [.5, 2.5, 4.5]
+    assert resample_grid(S, (9, 1), 'crop', 'ST',
+                         3).flatten().tolist() == [0, 1, 0, 2, 3, 2, 4, 5, 4]
+    # 'TS' parts share the grid: resampled as one.
+    assert torch.equal(
+        resample_grid(S, (3, 1), 'crop', 'TS', 3), resample_grid(S, (3, 1)))
+    assert torch.equal(
+        resample_scalers(S, 1, (3, 1), 'mean', 'ST', 3),
+        resample_grid(S, (3, 1), 'mean', 'ST', 3))
+
+
+def test_resample_channels_follows_the_order():
+    # 'TS': channel p*A + a is in block a.
+    w = torch.arange(12.).view(2, 6)  # width 6, A = 3 blocks of 2
+    blocks = w.view(2, 2, 3)  # [C, p, a]
+    torch.testing.assert_close(
+        resample_channels(w, 4, 2, 'crop', 'TS'),
+        blocks[:, :, :2].reshape(2, 4))
+    torch.testing.assert_close(
+        resample_channels(w, 12, 2, 'crop', 'TS'),
+        torch.cat([blocks, blocks], 2).reshape(2, 12) / 2)
+    # Crops inside the last block keep the top-left channels.
+    torch.testing.assert_close(
+        resample_channels(w, 3, 2, 'scaled', 'TS'),
+        blocks[:, :, :2].reshape(2, 4)[:, :3] * 4 / 3)

@@ -32,6 +32,35 @@ def test_weights_are_sums_of_kronecker_products(bank):
     torch.testing.assert_close(weights['ln1_weight'][1], expected)
 
 
+def test_the_order_ts_composes_templates_first():
+    torch.manual_seed(0)
+    bank = TemplateBank(SPECS, SHAPES, DEPTHS, order='TS').double()
+    weights = bank()
+    s, t = bank.scalers['k'], bank.templates['k']
+    expected = sum(torch.kron(t[k], s[2, k]) for k in range(2))
+    torch.testing.assert_close(weights['k'][2], expected)
+    with pytest.raises(ValueError, match='kron_order must be one of'):
+        TemplateBank(SPECS, SHAPES, DEPTHS, order='T')
+
+
+def test_a_fused_type_is_composed_part_by_part():
+    # qkv of width 3 from 2-wide blocks: a grid of 3 x 2 rows, 2 columns.
+    bank = TemplateBank({
+        'qkv': TemplateSpec((2, 2), 2)
+    }, {
+        'qkv': (9, 3)
+    }, {
+        'qkv': 2
+    }).double()
+    assert bank.scalers.shape('qkv') == (2, 2, 6, 2)
+    w, s = bank()['qkv'], bank.scalers['qkv']
+    for c in range(3):
+        part = sum(
+            torch.kron(s[1, k, 2 * c:2 * c + 2], bank.templates['qkv'][k])
+            for k in range(2))
+        torch.testing.assert_close(w[1, 3 * c:3 * c + 3], part[:3, :3])
+
+
 def test_types_of_one_shape_share_a_batched_composition(bank):
     assert ('q', 'k') in bank.fused
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmpretrain.models.backbones import VisionTransformer
 
-from wave_mm.core import ALL_GROUPS, ViTLayout
+from wave_mm.core import ALL_GROUPS, ViTLayout, group_types
 from wave_mm.templates import ViTArch
 
 ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
@@ -50,6 +50,23 @@ def test_qkv_is_q_k_v_stacked():
     assert torch.equal(qkv,
                        torch.cat([weights[t][1] for t in ('q', 'k', 'v')]))
     assert layout.types == ('q', 'k', 'v', 'proj')
+
+
+def test_fused_qkv_is_mmpretrains_tensor():
+    vit = VisionTransformer(arch=ARCH, img_size=8, patch_size=4)
+    types = group_types(ALL_GROUPS, fused=True)
+    layout = ViTLayout(vit, ALL_GROUPS, available=types)
+    assert {'qkv', 'qkv_bias'} <= set(layout.types)
+    assert not {'q', 'k', 'v', 'q_bias'} & set(layout.types)
+    assert layout.shape('qkv', (1, 1)) == (96, 32)
+    state = vit.state_dict()
+    weights = layout.from_state_dict(state)
+    assert torch.equal(weights['qkv'][1], state['layers.1.attn.qkv.weight'])
+    back = layout.to_state_dict(weights)
+    for name, value in back.items():
+        assert torch.equal(value, state[name]), name
+    with pytest.raises(ValueError, match="'qkv'.* and \\['q'\\] together"):
+        ViTLayout(vit, ALL_GROUPS, available=types + ['q'])
 
 
 def test_available_types_and_unknown_groups():

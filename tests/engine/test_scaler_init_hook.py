@@ -9,9 +9,10 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.registry import MODELS
-from wave_helpers import tiny_classifier_cfg, tiny_runner_cfg, tiny_vit_cfg
+from wave_helpers import (TINY_AUX, tiny_classifier_cfg, tiny_runner_cfg,
+                          tiny_vit_cfg)
 
-from wave_mm.models import WaveTarget
+from wave_mm.models import WaveTarget, WaveTemplate
 from wave_mm.templates import TemplatesFileError, load_scalers, load_templates
 
 TARGET = dict(
@@ -79,6 +80,24 @@ def test_scalers_file_round_trip(templates_file, tmp_path):
     vit.init_weights()
     for name, value in vit.state_dict().items():
         torch.testing.assert_close(value, fitted[name])
+
+
+def test_fit_of_templates_in_order_ts_with_fused_qkv(tmp_path):
+    torch.manual_seed(0)
+    aux = WaveTemplate(**TINY_AUX, kron_order='TS', fused_qkv=True)
+    aux.init_weights()
+    path = str(tmp_path / 'ts.safetensors')
+    aux.export_templates(path)
+    runner = _fit_only(_cfg(path, str(tmp_path / 'a')))
+    fitted = runner.model.backbone.state_dict()
+    assert any(not torch.equal(fitted[k], v)
+               for k, v in _data_free(path).items())
+    scalers = load_scalers(str(tmp_path / 'a' / 'scalers.safetensors'))
+    assert 'qkv' in scalers.scalers and 'q' not in scalers.scalers
+    vit = MODELS.build(tiny_vit_cfg(TARGET))
+    target = WaveTarget(vit, load_templates(path), scalers)
+    for name, value in target.state_dict_for_vit().items():
+        torch.testing.assert_close(fitted[name], value)
 
 
 def test_runner_trains_after_fit_with_amp(templates_file, tmp_path):

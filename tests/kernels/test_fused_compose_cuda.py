@@ -143,3 +143,29 @@ def test_fused_compose_matches_the_torch_path(label, dtype):
         and v > max(BOUND[dtype], 2 * errors['torch ' + k.split()[-1]])
     }
     assert not bad, f'{label} {dtype}: {bad} (all: {errors})'
+
+
+@pytest.mark.parametrize('order', ['ST', 'TS'])
+def test_a_fused_qkv_in_either_order_matches_the_torch_path(order):
+    """ViT-B's qkv as one type of 3 parts, cropped to width 700 from
+    64-wide blocks: 'ST' through the kernels (a layer per part), 'TS'
+    through the torch path; both as the float64 reference."""
+    torch.manual_seed(0)
+    device = torch.device('cuda')
+    block = (64, 64) if order == 'ST' else (192, 64)
+    shape = (2100, 700)
+    grid = kronecker.grid_shape(shape, block, order, 3)
+    s = torch.randn(DEPTH, 16, *grid, device=device, requires_grad=True)
+    t = (0.02 * torch.randn(16, *block, device=device)).requires_grad_()
+    assert kernels.use_fused(s, t, shape, order) == (order == 'ST')
+    w = kernels.compose_all([(s, t, shape)], order, [3])[0]
+    ref = kronecker.compose(s.double(), t.double(), shape, order, 3)
+    assert rel(w, ref) < BOUND['fp32']
+    grad = torch.randn_like(ref)
+    got = torch.autograd.grad(w, (s, t), grad.float())
+    sd, td = s.detach().double().requires_grad_(), t.detach().double(
+    ).requires_grad_()
+    want = torch.autograd.grad(
+        kronecker.compose(sd, td, shape, order, 3), (sd, td), grad)
+    for a, b in zip(got, want):
+        assert rel(a, b) < BOUND['fp32']

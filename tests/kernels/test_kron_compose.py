@@ -133,6 +133,25 @@ def noncontiguous_inputs_and_unused_outputs() -> None:
 
 
 @check
+def weights_of_parts_match_torch_path() -> None:
+    from wave_mm.kernels import compose_op
+
+    # A fused qkv of 'ST' order, width 6 from blocks of 4 (each part
+    # cropped), as compose_all gives it to the op: one layer per part.
+    s = torch.randn(2, 3, 6, 2, dtype=torch.float64, requires_grad=True)
+    t = torch.randn(3, 4, 4, dtype=torch.float64, requires_grad=True)
+    parts = compose_op._parts(s, t, (18, 6), 3)
+    w = kronecker.join_rows(fused([parts])[0], 2, 3)
+    ref = kronecker.compose(s, t, (18, 6), 'ST', 3)
+    torch.testing.assert_close(w, ref)
+    grad = torch.randn_like(ref)
+    for a, b in zip(
+            torch.autograd.grad(w, (s, t), grad),
+            torch.autograd.grad(ref, (s, t), grad)):
+        torch.testing.assert_close(a, b)
+
+
+@check
 def gradcheck_and_opcheck() -> None:
     s = torch.randn(1, 2, 2, 2, dtype=torch.float64, requires_grad=True)
     t = torch.randn(2, 3, 2, dtype=torch.float64, requires_grad=True)
@@ -223,6 +242,28 @@ def test_dispatcher_takes_torch_path_on_cpu(monkeypatch):
         assert torch.equal(w, kronecker.compose(*e))
     s, t = torch.randn(3, 2, 4), torch.randn(2, 5)
     assert torch.equal(compose(s, t, (18, )), kronecker.compose(s, t, (18, )))
+
+
+def test_the_order_ts_and_vectors_take_the_torch_path(monkeypatch):
+    from wave_mm.kernels import compose_all, compose_op, use_fused
+
+    class CudaLike:
+        """Stands for a CUDA tensor: ``use_fused`` reads only these."""
+        is_cuda, dtype, shape = True, torch.float32, (2, 3, 2, 2)
+
+    monkeypatch.setattr(compose_op, 'HAS_TRITON', True)
+    cuda = CudaLike()
+    assert use_fused(cuda, cuda, (8, 8))
+    assert not use_fused(cuda, cuda, (8, 8), 'TS')
+    assert not use_fused(cuda, cuda, (8, ))
+
+    def fail(*args):
+        raise AssertionError('the fused op ran')
+
+    monkeypatch.setattr(compose_op, 'kron_compose', fail)
+    es = entries(torch.float64)
+    for w, e in zip(compose_all(es, 'TS'), es):
+        assert torch.equal(w, kronecker.compose(*e, 'TS'))
 
 
 def test_op_rejects_what_compose_rejects():

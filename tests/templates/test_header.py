@@ -80,6 +80,12 @@ BAD_TEMPLATES = [
     (('arch', 'embed_dims'), nested(50), 'nested deeper'),
     (('format', ), 'wave_mm.scalers', "format is 'wave_mm.scalers'"),
     (('format', ), ['x'], 'format is'),
+    (('kron_order', ), 'SS', "header kron_order must be one of .'ST', 'TS'."),
+    (('kron_order', ), None, 'header kron_order must be one of'),
+    (('kron_order', ), ['ST'], 'header kron_order must be one of'),
+    (('specs', 'qkv'), dict(block=[4, 4],
+                            count=2), r"specs has both 'qkv' and \['q'\]"),
+    (('specs', 'qkv_bias'), dict(block=[4], count=2), 'missing key'),
 ]
 
 
@@ -153,3 +159,46 @@ def test_wrong_scalers_shapes(tmp_path):
         write_with(path, meta, {'scalers/q': bad})
         with pytest.raises(TemplatesFileError, match='scalers/q has shape'):
             load_scalers(path)
+
+
+def test_a_file_without_kron_order_reads_as_st(tmp_path):
+    path = str(tmp_path / 'old.safetensors')
+    save_templates(path, tiny_templates())
+    meta, tensors = read_raw(path)
+    assert meta['kron_order'] == 'ST'  # written since
+    del meta['kron_order']  # as files written before it
+    write_with(path, meta, tensors)
+    data = load_templates(path)
+    assert data.kron_order == 'ST'
+    # Re-saved (tools/export_templates.py), it names its order.
+    again = str(tmp_path / 'new.safetensors')
+    save_templates(again, data, [path])
+    assert read_raw(again)[0]['kron_order'] == 'ST'
+
+
+def test_kron_order_is_sealed_and_round_trips(tmp_path):
+    path = str(tmp_path / 'ts.safetensors')
+    data = tiny_templates()
+    data.kron_order = 'TS'
+    digest = save_templates(path, data)
+    assert load_templates(path).kron_order == 'TS'
+    data.kron_order = 'ST'
+    assert save_templates(str(tmp_path / 'st.safetensors'), data) != digest
+    meta, tensors = read_raw(path)
+    meta['kron_order'] = 'ST'
+    write_with(path, meta, tensors, reseal=False)
+    with pytest.raises(TemplatesFileError, match='content hash mismatch'):
+        load_templates(path)
+
+
+def test_fused_qkv_of_order_ts_has_rows_of_its_parts(tmp_path):
+    path = str(tmp_path / 'bad.safetensors')
+    save_templates(path, tiny_templates())
+    meta, tensors = read_raw(path)
+    meta['kron_order'] = 'TS'
+    meta['specs'] = dict(qkv=dict(block=[4, 4], count=2))
+    write_with(path, meta, tensors)
+    with pytest.raises(
+            TemplatesFileError,
+            match=r'specs.qkv.block \[4, 4\]: with kron_order'):
+        load_templates(path)

@@ -24,14 +24,16 @@ from .tleg import TLEG_GROUPS, tleg_scalers
 from .view import KroneckerView
 from .vit_compat import float_drop_prob
 from .weight_types import (ALL_GROUPS, GROUPS, WEIGHT_TYPES, WeightType,
-                           default_specs, input_width, residual_block)
+                           default_specs, group_types, input_width,
+                           residual_block)
 
 __all__ = [
     'ALL_GROUPS', 'DEFAULT_DEPTH_RULE', 'DEFAULT_WIDTH_RULE', 'GROUPS',
     'KroneckerView', 'LayerScalers', 'TLEG_GROUPS', 'TemplateBank',
     'ViTInitializer', 'ViTLayout', 'WEIGHT_TYPES', 'WeightType',
     'ancestry_checkpoint', 'build_teacher', 'data_free_scalers',
-    'default_specs', 'find_vit', 'float_drop_prob', 'input_width', 'load_head',
-    'load_teacher_checkpoint', 'mark_initialised', 'register_initializer',
-    'residual_block', 'shard_teacher', 'soft_distill_loss', 'tleg_scalers'
+    'default_specs', 'find_vit', 'float_drop_prob', 'group_types',
+    'input_width', 'load_head', 'load_teacher_checkpoint', 'mark_initialised',
+    'register_initializer', 'residual_block', 'shard_teacher',
+    'soft_distill_loss', 'tleg_scalers'
 ]

@@ -14,9 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from wave_mm.kernels import compose, compose_all, use_fused
-from wave_mm.kronecker import grid_shape
+from wave_mm.kronecker import DEFAULT_ORDER, KronOrder, check_order, grid_shape
 from wave_mm.templates import TemplateSpec
 from .scalers import LayerScalers
+from .weight_types import chunks
 
 
 class TemplateBank(nn.Module):
@@ -27,25 +28,33 @@ class TemplateBank(nn.Module):
         shapes: Per-layer weight shape of this model, per weight type.
         depths: Number of layers ``L_t`` per weight type (1 for tensors that
             exist once per model, e.g. the position embedding).
+        order: ``'ST'`` (``sum_k S_k ⊗ T_k``) or ``'TS'`` (``sum_k T_k ⊗
+            S_k``), see :mod:`wave_mm.kronecker`. A fused type (``qkv``) is
+            composed part by part (its chunks in the table of types).
     """
 
-    def __init__(self, specs: Mapping[str, TemplateSpec],
+    def __init__(self,
+                 specs: Mapping[str, TemplateSpec],
                  shapes: Mapping[str, Tuple[int, ...]],
-                 depths: Mapping[str, int]) -> None:
+                 depths: Mapping[str, int],
+                 order: KronOrder = DEFAULT_ORDER) -> None:
         super().__init__()
         if set(specs) != set(shapes) or set(specs) != set(depths):
             raise ValueError('specs, shapes and depths must name the same '
                              f'weight types, got {sorted(specs)}, '
                              f'{sorted(shapes)} and {sorted(depths)}')
+        check_order(order)
+        self.order = order
         self.specs = dict(specs)
         self.shapes = {t: tuple(s) for t, s in shapes.items()}
+        self.chunks = {t: chunks(t) for t in self.specs}
         self.templates = nn.ParameterDict()
         for name, spec in self.specs.items():
             self.templates[name] = nn.Parameter(
                 torch.zeros(spec.count, *spec.block))
         self.scalers = LayerScalers({
-            name: (depths[name], spec.count,
-                   *grid_shape(self.shapes[name], spec.block))
+            name: (depths[name], spec.count, *grid_shape(
+                self.shapes[name], spec.block, order, self.chunks[name]))
             for name, spec in self.specs.items()
         })
         # Types of equal template, scaler and weight shapes (q, k, v and
@@ -53,7 +62,7 @@ class TemplateBank(nn.Module):
         fused: Dict[tuple, List[str]] = {}
         for name in self.specs:
             key = (self.templates[name].shape, self.scalers.shape(name),
-                   self.shapes[name])
+                   self.shapes[name], self.chunks[name])
             fused.setdefault(key, []).append(name)
         self.fused = [tuple(names) for names in fused.values()]
         self.init_weights()
@@ -107,20 +116,25 @@ class TemplateBank(nn.Module):
                 self.shapes[n])
             for n in self.specs
         }
+        order, parts = self.order, self.chunks
         # On CUDA every matrix type goes to one fused op call, unstacked.
-        matrices = [n for n in self.specs if use_fused(*entries[n])]
+        matrices = [n for n in self.specs if use_fused(*entries[n], order)]
         weights = dict(
-            zip(matrices, compose_all([entries[n] for n in matrices])))
+            zip(
+                matrices,
+                compose_all([entries[n] for n in matrices], order,
+                            [parts[n] for n in matrices])))
         for names in self.fused:
             if names[0] in weights:
                 continue
             if len(names) == 1:
-                weights[names[0]] = compose(*entries[names[0]])
+                weights[names[0]] = compose(*entries[names[0]], order,
+                                            parts[names[0]])
                 continue
             stacked = compose(
                 torch.stack([entries[n][0] for n in names]),
                 torch.stack([entries[n][1] for n in names]),
-                self.shapes[names[0]])
+                self.shapes[names[0]], order, parts[names[0]])
             weights.update(zip(names, stacked.unbind(0)))
         return weights
 

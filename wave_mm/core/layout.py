@@ -11,8 +11,8 @@ import torch
 from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor, nn
 
-from wave_mm.templates import ViTArch
-from .weight_types import (ALL_GROUPS, GROUPS, TO_PARAM, WEIGHT_TYPES,
+from wave_mm.templates import FUSED_TYPES, ViTArch
+from .weight_types import (ALL_GROUPS, TO_PARAM, WEIGHT_TYPES, group_types,
                            weight_shape)
 
 
@@ -32,9 +32,12 @@ class ViTLayout:
 
     Args:
         vit: The ``VisionTransformer`` (or subclass) whose tensors are meant.
-        groups: Parameter groups (keys of :data:`GROUPS`) to template.
+        groups: Parameter groups (keys of
+            :data:`~wave_mm.core.weight_types.GROUPS`) to template.
         available: Weight types there are templates for; a tensor made of
-            others is left out (``None``: every type of ``groups``).
+            others is left out (``None``: every type of ``groups``, q, k
+            and v apart). Fused types (``qkv``) are used where it names
+            them, their parts (``q``, ``k``, ``v``) otherwise.
         source: The arch the position-embedding templates were made for
             (their extra tokens and patch grid); default: this model's.
 
@@ -49,25 +52,31 @@ class ViTLayout:
                  groups: Sequence[str] = ALL_GROUPS,
                  available: Optional[Iterable[str]] = None,
                  source: Optional[ViTArch] = None) -> None:
-        unknown = set(groups) - set(GROUPS)
-        if unknown:
-            raise ValueError(f'unknown template groups {sorted(unknown)}; '
-                             f'choose from {list(GROUPS)}')
+        available = None if available is None else set(available)
+        fused = bool(available and available & set(FUSED_TYPES))
+        for name, parts in FUSED_TYPES.items():
+            mixed = sorted(set(parts) & (available or set()))
+            if fused and mixed:
+                raise ValueError(
+                    f'weight types {sorted(available & set(FUSED_TYPES))} '
+                    f'and {mixed} together; templates hold {name} fused or '
+                    f'{list(parts)} apart, not both')
+        wanted = set(group_types(groups, fused))
+        if available is not None:
+            wanted &= available
         self.arch = ViTArch.from_vit(vit)
         self.source = source or self.arch
         self.interpolate_mode = getattr(vit, 'interpolate_mode', 'bicubic')
-        wanted = {t for g in groups for t in GROUPS[g]}
-        if available is not None:
-            wanted &= set(available)
         present = {name for name, _ in vit.named_parameters()}
         layers = [f'layers.{i}.' for i in range(self.arch.num_layers)]
         # (parameter suffix or name, its weight types, per layer?)
         self.params: List[Tuple[str, Tuple[str, ...], bool]] = []
-        fused: Dict[Tuple[str, bool], Tuple[str, ...]] = {}
+        # Types of one tensor (a fused type on its own).
+        sharing: Dict[Tuple[str, bool, bool], Tuple[str, ...]] = {}
         for t in WEIGHT_TYPES.values():
-            key = (t.param, t.per_layer)
-            fused[key] = fused.get(key, ()) + (t.name, )
-        for (param, per_layer), types in fused.items():
+            key = (t.param, t.per_layer, bool(t.parts))
+            sharing[key] = sharing.get(key, ()) + (t.name, )
+        for (param, per_layer, _), types in sharing.items():
             prefixes = layers if per_layer else ['']
             if set(types) <= wanted and all(p + param in present
                                             for p in prefixes):
@@ -107,7 +116,8 @@ class ViTLayout:
                                              Tensor]) -> Dict[str, Tensor]:
         """Turn ``{type: [L_t, *shape]}`` into ViT state-dict entries.
 
-        The fused ``qkv`` tensors are concatenated from q, k and v, the patch
+        The fused ``qkv`` tensors are concatenated from q, k and v (or are
+        the fused type ``qkv``, whose rows are mmpretrain's), the patch
         embedding reshaped to a convolution kernel and the position embedding
         resized (bicubic, as mmpretrain does) to this model's patch grid.
         """

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.utils.stateless import _reparametrize_module
 
+from wave_mm.kronecker import DEFAULT_ORDER, KronOrder
 from wave_mm.templates import TemplateSpec, ViTArch
 from .bank import TemplateBank
 from .layout import ViTLayout
@@ -86,14 +87,16 @@ class KroneckerView:
 
     def bank(self,
              specs: Mapping[str, TemplateSpec],
-             kind: Type[TemplateBank] = TemplateBank) -> TemplateBank:
-        """A bank (of class ``kind``) of ``specs`` for this view's types,
-        shaped for its ViT: templates ``[N_t, *block]``, scalers
-        ``[L_t, N_t, *grid]``."""
+             kind: Type[TemplateBank] = TemplateBank,
+             order: KronOrder = DEFAULT_ORDER) -> TemplateBank:
+        """A bank (of class ``kind``, Kronecker ``order``) of ``specs`` for
+        this view's types, shaped for its ViT: templates ``[N_t, *block]``,
+        scalers ``[L_t, N_t, *grid]``."""
         layout = self.layout
         return kind({t: specs[t]
                      for t in layout.types},
                     {t: layout.shape(t, specs[t].block)
                      for t in layout.types},
                     {t: layout.depth(t)
-                     for t in layout.types})
+                     for t in layout.types},
+                    order=order)

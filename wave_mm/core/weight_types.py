@@ -1,13 +1,16 @@
 """The weight types of a ViT: one table of facts that everything asks.
 
 WAVE keeps templates per *weight type* (``'q'``, ``'fc1'``, ``'ln1_weight'``
-...), in PyTorch ``out x in`` orientation, q, k and v apart although
-mmpretrain fuses them in one ``qkv`` Linear. Each row of :data:`WEIGHT_TYPES`
-says, for one type, which state-dict tensor of an mmpretrain
-``VisionTransformer`` it is (types sharing a tensor are concatenated along
-its rows, in table order), its group, whether it exists per layer, its
-shape and default template block in terms of the arch, how it starts, and
-which width it reads. Shapes are written with the symbols
+...), in PyTorch ``out x in`` orientation. mmpretrain fuses q, k and v in
+one ``qkv`` Linear; templates keep them apart (types ``q``, ``k``, ``v``) or
+as one type ``qkv`` of three parts (``fused`` in :func:`group_types`), and
+likewise their biases. Each row of :data:`WEIGHT_TYPES` says, for one type,
+which state-dict tensor of an mmpretrain ``VisionTransformer`` it is (types
+sharing a tensor are concatenated along its rows, in table order), its
+group, whether it exists per layer, its shape and default template block in
+terms of the arch (of one part, for a fused type), how it starts, which
+width it reads, and, for a fused type, the types whose rows it stacks.
+Shapes are written with the symbols
 
 - ``D``: ``embed_dims``; ``F``: ``feedforward_channels``;
 - ``P``: inputs per patch, ``in_channels * patch_size**2``;
@@ -19,11 +22,12 @@ Adding a type is adding a row (and, if its tensor is stored in another
 shape, a ``to_param`` entry).
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from torch import Tensor
 
-from wave_mm.templates import InitKind, TemplateSpec, ViTArch
+from wave_mm.kronecker import DEFAULT_ORDER, KronOrder, check_order
+from wave_mm.templates import FUSED_TYPES, InitKind, TemplateSpec, ViTArch
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class WeightType:
         init: What the composed weight starts near.
         reads: Symbol of the input width a matrix reads (its columns), for
             the width rules; ``None`` for vectors and embeddings.
+        parts: For a fused type, the types whose rows it stacks, in order
+            (:data:`wave_mm.templates.FUSED_TYPES`); ``shape`` and
+            ``block`` are then those of one part.
     """
     name: str
     group: str
@@ -50,6 +57,12 @@ class WeightType:
     block: Tuple[str, ...]
     init: InitKind = 'normal'
     reads: Optional[str] = None
+    parts: Tuple[str, ...] = ()
+
+    @property
+    def chunks(self) -> int:
+        """Parts stacked along the rows: 1, or 3 for a fused ``qkv``."""
+        return max(len(self.parts), 1)
 
 
 def _row(name,
@@ -61,7 +74,8 @@ def _row(name,
          init='normal',
          reads=None) -> WeightType:
     return WeightType(name, group, param, per_layer, tuple(shape.split()),
-                      tuple(block.split()), init, reads)
+                      tuple(block.split()), init, reads,
+                      FUSED_TYPES.get(name, ()))
 
 
 #: Every weight type, by name, in the order fused tensors concatenate them.
@@ -71,6 +85,7 @@ WEIGHT_TYPES: Dict[str, WeightType] = {
         _row('q', 'attn', 'attn.qkv.weight', True, 'D D', 'd d', reads='D'),
         _row('k', 'attn', 'attn.qkv.weight', True, 'D D', 'd d', reads='D'),
         _row('v', 'attn', 'attn.qkv.weight', True, 'D D', 'd d', reads='D'),
+        _row('qkv', 'attn', 'attn.qkv.weight', True, 'D D', 'd d', reads='D'),
         _row(
             'proj', 'attn', 'attn.proj.weight', True, 'D D', 'd d', reads='D'),
         _row(
@@ -87,6 +102,7 @@ WEIGHT_TYPES: Dict[str, WeightType] = {
         _row('q_bias', 'bias', 'attn.qkv.bias', True, 'D', 'd', 'zeros'),
         _row('k_bias', 'bias', 'attn.qkv.bias', True, 'D', 'd', 'zeros'),
         _row('v_bias', 'bias', 'attn.qkv.bias', True, 'D', 'd', 'zeros'),
+        _row('qkv_bias', 'bias', 'attn.qkv.bias', True, 'D', 'd', 'zeros'),
         _row('proj_bias', 'bias', 'attn.proj.bias', True, 'D', 'd', 'zeros'),
         _row('fc1_bias', 'bias', 'ffn.layers.0.0.bias', True, 'F', 'f',
              'zeros'),
@@ -106,11 +122,40 @@ WEIGHT_TYPES: Dict[str, WeightType] = {
     )
 }
 
-#: Parameter groups that can be templated, and the weight types in each.
+#: Parameter groups that can be templated, and the weight types in each
+#: (fused types and their parts: :func:`group_types` picks one of them).
 GROUPS: Dict[str, Tuple[str, ...]] = {}
 for _type in WEIGHT_TYPES.values():
     GROUPS[_type.group] = GROUPS.get(_type.group, ()) + (_type.name, )
 ALL_GROUPS: Tuple[str, ...] = tuple(GROUPS)
+
+
+def group_types(groups: Iterable[str], fused: bool = False) -> List[str]:
+    """The weight types of ``groups``, group by group: each fused type
+    (``qkv``, ``qkv_bias``) where ``fused``, else its parts (``q``, ``k``,
+    ``v``...).
+
+    Raises:
+        ValueError: An unknown group.
+    """
+    groups = list(groups)
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        raise ValueError(f'unknown template groups {unknown}; choose from '
+                         f'{list(GROUPS)}')
+    parts = {p for t in FUSED_TYPES.values() for p in t}
+    return [
+        t for g in GROUPS if g in groups for t in GROUPS[g]
+        if (t in FUSED_TYPES) == fused or not (t in FUSED_TYPES or t in parts)
+    ]
+
+
+def chunks(name: str) -> int:
+    """Parts of weight type ``name`` (:attr:`WeightType.chunks`)."""
+    if name not in WEIGHT_TYPES:
+        raise ValueError(f'unknown weight type {name!r:.80}; wave_mm knows '
+                         f'{list(WEIGHT_TYPES)}')
+    return WEIGHT_TYPES[name].chunks
 
 
 def _size(symbol: str,
@@ -132,8 +177,9 @@ def weight_shape(name: str, arch: ViTArch,
     """Per-layer shape of type ``name`` in a ViT of ``arch``; the position
     embedding is built at the templates' own token count ``block[0]``."""
     tokens = block[0] if name == 'pos_embed' else 0
-    return tuple(
+    rows, *rest = (
         _size(s, arch, tokens=tokens) for s in WEIGHT_TYPES[name].shape)
+    return (rows * WEIGHT_TYPES[name].chunks, *rest)
 
 
 def input_width(name: str, arch: Mapping[str, object]) -> Optional[int]:
@@ -153,25 +199,32 @@ def residual_block(specs: Mapping[str, TemplateSpec]) -> Optional[int]:
     return None
 
 
-def default_specs(arch: ViTArch, types: Iterable[str], template_width: int,
+def default_specs(arch: ViTArch,
+                  types: Iterable[str],
+                  template_width: int,
                   ffn_ratio: int,
-                  num_templates: int) -> Dict[str, TemplateSpec]:
+                  num_templates: int,
+                  order: KronOrder = DEFAULT_ORDER) -> Dict[str, TemplateSpec]:
     """Template specs for a model that learns its own templates.
 
     Base-width templates (``template_width=192`` for the DeiT family) or
     head-sized blocks (``template_width=64, ffn_ratio=1``); every matrix,
-    vector and embedding is cut along its width axes into such blocks.
+    vector and embedding is cut along its width axes into such blocks. A
+    fused type's block is one part's for the order ``'ST'`` (its scaler
+    grid has the parts' rows), all parts' for ``'TS'`` (its template rows
+    are the parts').
     """
+    check_order(order)
     d0, f0 = template_width, ffn_ratio * template_width
-    return {
-        name:
-        TemplateSpec(
-            tuple(
-                _size(s, arch, d0, f0, arch.num_tokens)
-                for s in WEIGHT_TYPES[name].block), num_templates,
-            WEIGHT_TYPES[name].init)
-        for name in types
-    }
+    specs = {}
+    for name in types:
+        t = WEIGHT_TYPES[name]
+        rows, *rest = (
+            _size(s, arch, d0, f0, arch.num_tokens) for s in t.block)
+        if order == 'TS':
+            rows *= t.chunks
+        specs[name] = TemplateSpec((rows, *rest), num_templates, t.init)
+    return specs
 
 
 def _patch_kernel(value: Tensor, arch: ViTArch) -> Tensor:

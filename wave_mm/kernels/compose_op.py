@@ -9,7 +9,7 @@ implementation and an autograd formula, so it runs eagerly and as one opaque
 node inside ``torch.compile``. Triton is imported only when the op runs.
 """
 import importlib.util
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -133,43 +133,72 @@ def compute_dtype(scalers: Tensor, templates: Tensor) -> torch.dtype:
     return dtype
 
 
-def use_fused(scalers: Tensor, templates: Tensor,
-              shape: Sequence[int]) -> bool:
+def use_fused(scalers: Tensor,
+              templates: Tensor,
+              shape: Sequence[int],
+              order: kronecker.KronOrder = kronecker.DEFAULT_ORDER) -> bool:
     """Whether these inputs go to the fused op: 2-D blocks of CUDA tensors
-    computed in a fused dtype, with triton installed."""
-    if not (HAS_TRITON and len(shape) == 2 and scalers.is_cuda
-            and templates.is_cuda):
+    in the order ``'ST'`` (the kernels' only one), computed in a fused
+    dtype, with triton installed."""
+    if not (HAS_TRITON and order == 'ST' and len(shape) == 2
+            and scalers.is_cuda and templates.is_cuda):
         return False
     dtype = compute_dtype(scalers, templates)
     return dtype in FUSED_DTYPES and (dtype != torch.float32 or
                                       scalers.shape[-3] <= FP32_MAX_TEMPLATES)
 
 
-def compose_all(entries: Sequence[Entry]) -> List[Tensor]:
+def compose_all(entries: Sequence[Entry],
+                order: kronecker.KronOrder = kronecker.DEFAULT_ORDER,
+                chunks: Optional[Sequence[int]] = None) -> List[Tensor]:
     """:func:`wave_mm.kronecker.compose` of each ``(scalers, templates,
-    shape)``; those that :func:`use_fused` go to one fused op call per
-    compute dtype.
+    shape)`` in ``order``, of ``chunks`` parts each (default 1); those that
+    :func:`use_fused` go to one fused op call per compute dtype.
 
     Same results and gradients as the torch path, in the same dtype
-    (autocast's, where it is on); the others take the torch path.
+    (autocast's, where it is on); the others take the torch path. A weight
+    of several parts goes to the kernels as one layer per part
+    (:func:`wave_mm.kronecker.split_scalers`).
     """
-    out = [None if use_fused(*e) else kronecker.compose(*e) for e in entries]
+    chunks = list(chunks or [1] * len(entries))
+    if len(chunks) != len(entries):
+        raise ValueError(f'{len(entries)} entries, {len(chunks)} chunks')
+    out = [
+        None if use_fused(*e, order) else kronecker.compose(*e, order, c)
+        for e, c in zip(entries, chunks)
+    ]
     by_dtype = {}
     for j, (scalers, templates, _) in enumerate(entries):
         if out[j] is None:
             by_dtype.setdefault(compute_dtype(scalers, templates),
                                 []).append(j)
     for dtype, index in by_dtype.items():
-        weights = kron_compose([entries[j][0].to(dtype) for j in index],
-                               [entries[j][1].to(dtype) for j in index],
-                               [int(n) for j in index for n in entries[j][2]])
+        parts = [_parts(*entries[j], chunks[j]) for j in index]
+        weights = kron_compose(
+            [s.to(dtype)
+             for s, _, _ in parts], [t.to(dtype) for _, t, _ in parts],
+            [int(n) for _, _, shape in parts for n in shape])
         for j, w in zip(index, weights):
-            out[j] = w
+            out[j] = kronecker.join_rows(w, 2, chunks[j])
     return out
 
 
-def compose(scalers: Tensor, templates: Tensor,
-            shape: Sequence[int]) -> Tensor:
+def _parts(scalers: Tensor, templates: Tensor, shape: Sequence[int],
+           chunks: int) -> Entry:
+    """An ``'ST'`` entry of ``chunks`` parts as one of ``chunks`` times the
+    layers, each part's shape."""
+    if chunks == 1:
+        return scalers, templates, shape
+    kronecker.grid_shape(shape, templates.shape[-2:], 'ST', chunks)
+    return (kronecker.split_scalers(scalers, 2, chunks), templates,
+            (shape[0] // chunks, shape[1]))
+
+
+def compose(scalers: Tensor,
+            templates: Tensor,
+            shape: Sequence[int],
+            order: kronecker.KronOrder = kronecker.DEFAULT_ORDER,
+            chunks: int = 1) -> Tensor:
     """:func:`wave_mm.kronecker.compose`, fused for matrices on CUDA (see
     :func:`compose_all`)."""
-    return compose_all([(scalers, templates, shape)])[0]
+    return compose_all([(scalers, templates, shape)], order, [chunks])[0]

@@ -7,7 +7,9 @@ JSON header under the metadata key ``wave_mm``:
   templates ``templates/<type>`` and the auxiliary model's scalers
   ``scalers/<type>``, the auxiliary's non-templated tensors ``extras/<name>``
   and metadata: format version, template specs (block shape, count, init),
-  templated groups, auxiliary arch, ancestry description and a content hash;
+  templated groups, auxiliary arch, ancestry description, the order of the
+  Kronecker product (``kron_order``, ``'ST'`` where absent) and a content
+  hash;
 - a **scalers file** (``kind='scalers'``) holds the fitted scalers of one
   target arch, the content hash of the templates they were fitted to and
   its own content hash.
@@ -26,6 +28,7 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
 from wave_mm.fileio import TemplatesFileError, atomic_write
+from wave_mm.kronecker import DEFAULT_ORDER
 from .format import FORMAT_VERSION, Scalers, Templates, content_hash
 from .header import (check_header, check_tensor_entries, check_tensors,
                      parse_spec)
@@ -52,7 +55,8 @@ def save_templates(path: str, data: Templates,
         specs=specs,
         arch=data.arch,
         groups=list(data.groups),
-        ancestry=data.ancestry)
+        ancestry=data.ancestry,
+        kron_order=data.kron_order)
     data.content_hash = _write(path, 'templates', tensors, header, inputs)
     return data.content_hash
 
@@ -85,7 +89,8 @@ def load_templates(path: str) -> Templates:
     return Templates(specs, groups['templates'], groups['scalers'],
                      groups['extras'], meta['arch'],
                      list(meta.get('groups', [])), meta.get('ancestry', ''),
-                     meta.get('content_hash', ''))
+                     meta.get('content_hash', ''),
+                     meta.get('kron_order', DEFAULT_ORDER))
 
 
 def load_scalers(path: str) -> Scalers:

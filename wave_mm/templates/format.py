@@ -14,9 +14,17 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
 import torch
 from torch import Tensor
 
+from wave_mm.kronecker import DEFAULT_ORDER, KronOrder
+
 FORMAT_VERSION = 2
 InitKind = Literal['normal', 'ones', 'zeros']
 INIT_KINDS: Tuple[str, ...] = ('normal', 'ones', 'zeros')
+#: Weight types a file may hold fused, by the types whose rows they stack
+#: (in this order); a file holds either a fused type or its parts.
+FUSED_TYPES: Dict[str, Tuple[str, ...]] = {
+    'qkv': ('q', 'k', 'v'),
+    'qkv_bias': ('q_bias', 'k_bias', 'v_bias'),
+}
 #: Prefix of the auxiliary's classifier head among a file's extras.
 HEAD_PREFIX = 'head.'
 
@@ -54,6 +62,9 @@ class Templates:
         ancestry: Free text naming the ancestry model(s) distilled.
         content_hash: SHA-256 of header and tensors, set when read or
             written.
+        kron_order: ``'ST'`` (``sum_k S_k ⊗ T_k``) or ``'TS'`` (``sum_k
+            T_k ⊗ S_k``), see :mod:`wave_mm.kronecker`; files that record
+            none are ``'ST'``.
     """
     specs: Dict[str, TemplateSpec]
     templates: Dict[str, Tensor]
@@ -63,6 +74,7 @@ class Templates:
     groups: List[str] = field(default_factory=list)
     ancestry: str = ''
     content_hash: str = ''
+    kron_order: KronOrder = DEFAULT_ORDER
 
     def head(self) -> Dict[str, Tensor]:
         """The auxiliary's classifier head (``head.*`` extras), by its own

@@ -13,8 +13,9 @@ import torch
 from torch import Tensor
 
 from wave_mm.fileio import TemplatesFileError
+from wave_mm.kronecker import DEFAULT_ORDER, KRON_ORDERS
 from .arch import ViTArch
-from .format import INIT_KINDS, TemplateSpec
+from .format import FUSED_TYPES, INIT_KINDS, TemplateSpec
 
 #: safetensors dtypes a templates or scalers file may hold.
 FLOAT_DTYPES = ('F16', 'BF16', 'F32', 'F64')
@@ -28,14 +29,16 @@ _LIMIT = 1 << 20  # largest width, count or grid side a header may name
 _HASH = re.compile(r'[0-9a-f]{64}')
 _TYPE = re.compile(r'[a-z][a-z0-9_]{0,63}')
 _NAME = re.compile(r'[A-Za-z0-9_.\-]{1,256}')
-# Header keys by file kind; format 1 files may lack those in _OPTIONAL_V1.
+# Header keys by file kind; format 1 files may lack those in _OPTIONAL_V1,
+# any file those in _OPTIONAL (written since, with a default of old files).
 _KEYS = {
     'templates': ('format', 'format_version', 'specs', 'arch', 'groups',
-                  'ancestry', 'content_hash'),
+                  'ancestry', 'content_hash', 'kron_order'),
     'scalers':
     ('format', 'format_version', 'arch', 'templates_hash', 'content_hash'),
 }
 _OPTIONAL_V1 = {'content_hash', 'templates_hash', 'groups', 'ancestry'}
+_OPTIONAL = {'kron_order'}
 
 
 def check_header(meta: Any,
@@ -53,7 +56,7 @@ def check_header(meta: Any,
         raise TemplatesFileError(f'{path}: unknown header keys {unknown}')
     for key in allowed:
         optional = (
-            version == 1 and key in _OPTIONAL_V1
+            key in _OPTIONAL or version == 1 and key in _OPTIONAL_V1
             or not sealed and key == 'content_hash')
         if key not in meta and not optional:
             raise TemplatesFileError(f'{path}: header has no {key!r}')
@@ -63,8 +66,16 @@ def check_header(meta: Any,
         if not isinstance(specs, dict) or not specs:
             raise TemplatesFileError(
                 f'{path}: header specs must be a non-empty object')
-        for name, spec in specs.items():
-            parse_spec(name, spec, path)
+        order = meta.get('kron_order', DEFAULT_ORDER)
+        if order not in KRON_ORDERS:
+            raise TemplatesFileError(
+                f'{path}: header kron_order must be one of '
+                f'{list(KRON_ORDERS)}, got {order!r:.80}')
+        parsed = {
+            name: parse_spec(name, spec, path)
+            for name, spec in specs.items()
+        }
+        check_fused(parsed, order, path)
         groups = meta.get('groups', [])
         if not (isinstance(groups, list) and all(
                 isinstance(g, str) and _TYPE.fullmatch(g)
@@ -81,6 +92,24 @@ def check_header(meta: Any,
                     f'{path}: header {key} must be 64 hex digits, got '
                     f'{value!r:.80}')
     return meta
+
+
+def check_fused(specs: Mapping[str, TemplateSpec], order: str,
+                path: str) -> None:
+    """A fused type (:data:`FUSED_TYPES`) and its parts are not both there;
+    a fused matrix of the order ``'TS'`` has template rows of its parts."""
+    for fused, parts in FUSED_TYPES.items():
+        mixed = sorted(set(parts) & set(specs))
+        if fused in specs and mixed:
+            raise TemplatesFileError(
+                f'{path}: header specs has both {fused!r} and {mixed}; a '
+                f'file holds {fused} fused or {list(parts)} apart, not both')
+        block = specs[fused].block if fused in specs else ()
+        if order == 'TS' and block and block[0] % len(parts):
+            raise TemplatesFileError(
+                f'{path}: header specs.{fused}.block {list(block)}: with '
+                f"kron_order 'TS' its rows are its {len(parts)} parts' "
+                f'template rows, a multiple of {len(parts)}')
 
 
 def check_arch(arch: Any, path: str) -> None:

@@ -26,7 +26,12 @@ def ancestry(tmp_path, dtype=torch.float32, arch=ARCH):
     return vit, path
 
 
-def projected(path, num_templates, projection=True):
+# (kron_order, fused_qkv) of the auxiliary.
+OPTIONS = [('ST', False), ('TS', False), ('ST', True), ('TS', True)]
+IDS = ['ST', 'TS', 'ST-fused', 'TS-fused']
+
+
+def projected(path, num_templates, projection=True, order='ST', fused=False):
     init = dict(type='KroneckerProjectionInit', checkpoint=path)
     return MODELS.build(
         dict(
@@ -36,37 +41,60 @@ def projected(path, num_templates, projection=True):
             patch_size=4,
             template_width=32,
             num_templates=num_templates,
+            kron_order=order,
+            fused_qkv=fused,
             init_cfg=init if projection else None))
 
 
-def independent_optimum(weights, block, count):
+def independent_optimum(weights, block, count, order='ST', chunks=1):
     """||M - M_K|| / ||M|| from numpy's SVD of the block rows, built here by
-    loops over layers and blocks."""
+    loops over layers, parts and blocks (whole blocks only): for 'ST' a
+    block is a tile of the weight, for 'TS' every A-th row and B-th column
+    (and a 'TS' template the parts' blocks stacked); ``block`` is one
+    part's."""
     rows = []
     for layer in weights.double().numpy():
-        if len(block) == 1:
-            for a in range(0, layer.shape[0], block[0]):
-                rows.append(layer[a:a + block[0]])
+        cut = []  # per part: its blocks by (a, b)
+        for part in np.split(layer, chunks):
+            grid = [n // b for n, b in zip(part.shape, block)]
+            blocks = {}
+            for a in range(grid[0]):
+                for b in range(grid[1] if len(grid) > 1 else 1):
+                    if order == 'ST':
+                        tile = part[a * block[0]:(a + 1) * block[0]]
+                        if len(grid) > 1:
+                            tile = tile[:, b * block[1]:(b + 1) * block[1]]
+                    else:
+                        tile = part[a::grid[0]]
+                        if len(grid) > 1:
+                            tile = tile[:, b::grid[1]]
+                    blocks[a, b] = tile.ravel()
+            cut.append(blocks)
+        if order == 'ST':
+            rows += [r for blocks in cut for r in blocks.values()]
         else:
-            for a in range(0, layer.shape[0], block[0]):
-                for b in range(0, layer.shape[1], block[1]):
-                    rows.append(layer[a:a + block[0], b:b + block[1]].ravel())
+            rows += [np.concatenate([c[k] for c in cut]) for k in cut[0]]
     sigma = np.linalg.svd(np.stack(rows), compute_uv=False)
     return np.sqrt((sigma[count:]**2).sum() / (sigma**2).sum())
 
 
-def test_error_per_type_is_the_svd_optimum(tmp_path):
+@pytest.mark.parametrize('order,fused', OPTIONS, ids=IDS)
+def test_error_per_type_is_the_svd_optimum(tmp_path, order, fused):
     vit, path = ancestry(tmp_path)
-    aux = projected(path, 3)
+    aux = projected(path, 3, order=order, fused=fused)
     aux.init_weights()
-    layout = ViTLayout(vit)
+    layout = ViTLayout(vit, available=aux.layout.types)
     source = layout.from_state_dict(vit.state_dict())
     with torch.no_grad():
         composed = aux.bank()
     for name, spec in aux.bank.specs.items():
         target = source[name]
         error = float((composed[name] - target).norm() / target.norm())
-        optimum = independent_optimum(target, spec.block, spec.count)
+        block = spec.block
+        if order == 'TS' and aux.bank.chunks[name] > 1:
+            block = (block[0] // 3, *block[1:])
+        optimum = independent_optimum(target, block, spec.count, order,
+                                      aux.bank.chunks[name])
         assert error == pytest.approx(optimum, rel=1e-4, abs=1e-6), name
     assert 0 < min(aux_init_energy(path).values()) < 1
 
@@ -79,10 +107,13 @@ def aux_init_energy(path):
     return init.energy
 
 
-def test_enough_templates_reproduce_the_ancestry(tmp_path):
+@pytest.mark.parametrize('order,fused', OPTIONS, ids=IDS)
+def test_enough_templates_reproduce_the_ancestry(tmp_path, order, fused):
     vit, path = ancestry(tmp_path, torch.float64)
-    # 2 layers x 2 x 2 blocks: 8 rows for the widest type, 8 templates.
-    aux = projected(path, 8).double()
+    # 2 layers x 2 x 2 blocks: 8 rows for the widest type, 8 templates;
+    # 24 for an 'ST' qkv (3 parts of 2 x 2 blocks).
+    count = 24 if fused and order == 'ST' else 8
+    aux = projected(path, count, order=order, fused=fused).double()
     aux.init_weights()
     state = aux.to_vit_state_dict()
     for name, value in vit.state_dict().items():
@@ -128,3 +159,14 @@ def test_block_rows_is_the_block_matrix():
     torch.testing.assert_close(rows[6], weights[1, 2:, :3].reshape(-1))
     padded = block_rows(torch.ones(1, 5), (4, ))
     assert torch.equal(padded, torch.tensor([[1., 1, 1, 1], [1, 0, 0, 0]]))
+
+
+def test_block_rows_of_the_order_ts_and_of_parts():
+    weights = torch.arange(2 * 4 * 6.).reshape(2, 4, 6)
+    # 'TS': block (a, b) of a 2 x 2 grid is every other row and column.
+    rows = block_rows(weights, (2, 3), 'TS')
+    torch.testing.assert_close(rows[1], weights[0, 0::2, 1::2].reshape(-1))
+    torch.testing.assert_close(rows[6], weights[1, 1::2, 0::2].reshape(-1))
+    # 'ST', 2 parts of 2 rows: part 1's block (0, 1) is row (l, 2, 1).
+    rows = block_rows(weights, (1, 3), 'ST', 2)
+    torch.testing.assert_close(rows[5], weights[0, 2, 3:])

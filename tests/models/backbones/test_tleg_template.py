@@ -183,6 +183,9 @@ def test_values_survive_runner_start(tleg, tleg_file, tmp_path):
 def test_bad_arguments():
     with pytest.raises(TypeError, match='num_templates'):
         TLEGTemplate(arch=ARCH, img_size=16, patch_size=4, num_templates=3)
+    for option in (dict(kron_order='TS'), dict(fused_qkv=True)):
+        with pytest.raises(TypeError, match=next(iter(option))):
+            TLEGTemplate(arch=ARCH, img_size=16, patch_size=4, **option)
     with pytest.raises(ValueError, match='embeddings are copied'):
         TLEGTemplate(
             arch=ARCH, img_size=16, patch_size=4, templated=('embed', ))

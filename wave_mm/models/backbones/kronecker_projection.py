@@ -3,15 +3,18 @@ its ancestry in closed form, before any distillation.
 
 For one weight type with blocks ``o x i`` on an ``A x B`` grid, rearrange
 the stacked weights of all ``L`` layers so that row ``(l, a, b)`` holds
-block ``(a, b)`` of layer ``l``, flattened: a matrix ``M`` of
-``L*A*B x o*i``. ``W_l = sum_k S[l, k] ⊗ T[k]`` is exactly ``M = S T`` with
-``S`` the scalers (``L*A*B x K``) and ``T`` the templates (``K x o*i``), so
-the truncated SVD of ``M`` gives the templates and scalers that approximate
-the ancestry best in Frobenius norm (Eckart-Young): the nearest-Kronecker-
+block ``(a, b)`` of layer ``l`` (the ``o x i`` matrix that scaler ``(a, b)``
+weighs, in either Kronecker order: :func:`wave_mm.kronecker.to_blocks`),
+flattened: a matrix ``M`` of ``L*A*B x o*i``. ``W_l = sum_k S[l, k] ⊗
+T[k]`` (or ``T[k] ⊗ S[l, k]``) is exactly ``M = S T`` with ``S`` the
+scalers (``L*A*B x K``) and ``T`` the templates (``K x o*i``), so the
+truncated SVD of ``M`` gives the templates and scalers that approximate the
+ancestry best in Frobenius norm (Eckart-Young): the nearest-Kronecker-
 product construction of Van Loan and Pitsianis, with ``K`` terms shared by
 all layers. A width that is not a multiple of the block is zero-padded to
 the grid (the padding's blocks are then fitted too, not left free).
 """
+import math
 from typing import Dict, Tuple
 
 import torch
@@ -22,33 +25,35 @@ from torch import Tensor, nn
 from wave_mm.core import (ViTInitializer, ancestry_checkpoint,
                           register_initializer)
 from wave_mm.fileio import load_checkpoint, state_dict_of
-from wave_mm.kronecker import grid_shape
+from wave_mm.kronecker import DEFAULT_ORDER, KronOrder, grid_shape, to_blocks
 from .wave_template import WaveTemplate
 
 
-def block_rows(weights: Tensor, block: Tuple[int, ...]) -> Tensor:
+def block_rows(weights: Tensor,
+               block: Tuple[int, ...],
+               order: KronOrder = DEFAULT_ORDER,
+               chunks: int = 1) -> Tensor:
     """``[L, *shape]`` weights as the matrix ``M`` of the module docstring,
-    ``[L * prod(grid), prod(block)]``, zero-padded to whole blocks."""
-    num, shape = weights.shape[0], tuple(weights.shape[1:])
-    grid = grid_shape(shape, block)
-    pad = []
-    for n, g, b in reversed(list(zip(shape, grid, block))):
-        pad += [0, g * b - n]
-    padded = nn.functional.pad(weights, pad)
-    if len(block) == 1:
-        return padded.reshape(num * grid[0], block[0])
-    blocks = padded.reshape(num, grid[0], block[0], grid[1], block[1])
-    return blocks.permute(0, 1, 3, 2, 4).reshape(-1, block[0] * block[1])
+    ``[L * prod(grid), prod(block)]``, zero-padded to whole blocks; the
+    blocks are those :func:`wave_mm.kronecker.compose` lays out in
+    ``order`` (a weight of ``chunks`` parts, part by part)."""
+    blocks = to_blocks(weights, block, order, chunks)
+    return blocks.reshape(-1, math.prod(block))
 
 
-def project(weights: Tensor, block: Tuple[int, ...],
-            count: int) -> Tuple[Tensor, Tensor, float]:
+def project(weights: Tensor,
+            block: Tuple[int, ...],
+            count: int,
+            order: KronOrder = DEFAULT_ORDER,
+            chunks: int = 1) -> Tuple[Tensor, Tensor, float]:
     """The best ``count`` templates and their scalers for ``weights``.
 
     Args:
         weights: ``[L, *shape]`` of one weight type.
         block: The template shape.
         count: Templates ``K``.
+        order: The Kronecker order of the templates.
+        chunks: Parts of the weight (3 for a fused ``qkv``).
 
     Returns:
         Templates ``[K, *block]``, scalers ``[L, K, *grid]`` and the share
@@ -57,8 +62,8 @@ def project(weights: Tensor, block: Tuple[int, ...],
         scalers: they change nothing, and training can use them.
     """
     num, shape = weights.shape[0], tuple(weights.shape[1:])
-    grid = grid_shape(shape, block)
-    rows = block_rows(weights.double(), block)
+    grid = grid_shape(shape, block, order, chunks)
+    rows = block_rows(weights.double(), block, order, chunks)
     u, sigma, vh = torch.linalg.svd(rows, full_matrices=False)
     rank = min(count, sigma.numel())
     root = sigma[:rank].sqrt()
@@ -125,7 +130,8 @@ class KroneckerProjectionInit(ViTInitializer):
         templates, scalers = {}, {}
         for name, spec in bank.specs.items():
             templates[name], scalers[name], self.energy[name] = project(
-                weights[name], spec.block, spec.count)
+                weights[name], spec.block, spec.count, bank.order,
+                bank.chunks[name])
         with torch.no_grad():
             bank.load_tensors(templates, scalers)
             own = dict(aux.named_parameters())

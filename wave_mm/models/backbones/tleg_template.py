@@ -22,7 +22,8 @@ from .wave_template import WaveTemplate
 #: Prefix of the ``ancestry`` text of a TLEG templates file.
 TLEG_ANCESTRY = 'TLEG auxiliary (theta_l = theta_A + l/L * theta_B)'
 # WaveTemplate arguments that make no sense for two full-size templates.
-_FIXED_ARGS = ('template_width', 'ffn_ratio', 'num_templates')
+_FIXED_ARGS = ('template_width', 'ffn_ratio', 'num_templates', 'kron_order',
+               'fused_qkv')
 
 
 class TLEGBank(TemplateBank):

@@ -15,7 +15,9 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from wave_mm.core import (ALL_GROUPS, WEIGHT_TYPES, KroneckerView,
-                          TemplateBank, default_specs, float_drop_prob)
+                          TemplateBank, default_specs, float_drop_prob,
+                          group_types)
+from wave_mm.kronecker import DEFAULT_ORDER, KronOrder, check_order
 from wave_mm.templates import (HEAD_PREFIX, Templates, TemplateSpec,
                                save_templates)
 from .auxiliary import read_auxiliary
@@ -37,12 +39,20 @@ class WaveTemplate(VisionTransformer):
             :data:`wave_mm.core.GROUPS`); the others are plain parameters,
             stored as ``extras`` in the templates file.
         ancestry: Free text recorded in exported templates files.
+        kron_order: ``'ST'`` (``W = sum_k S_k ⊗ T_k``: a template per
+            block) or ``'TS'`` (``sum_k T_k ⊗ S_k``: each template entry
+            stretched over a patch of scalers); see
+            :mod:`wave_mm.kronecker`. Recorded in the templates file.
+        fused_qkv: Template q, k and v (and their biases) as one weight
+            type ``qkv`` (``qkv_bias``) of mmpretrain's fused shape
+            ``[3D, D]`` with templates of its own, instead of three types.
         **kwargs: ``VisionTransformer`` arguments.
     """
 
     #: Arguments of this class that a stock ``VisionTransformer`` lacks.
     TEMPLATE_ARGS: Tuple[str, ...] = ('template_width', 'ffn_ratio',
-                                      'num_templates', 'templated', 'ancestry')
+                                      'num_templates', 'templated', 'ancestry',
+                                      'kron_order', 'fused_qkv')
 
     def __init__(self,
                  arch: Union[str, dict] = 'deit-base',
@@ -51,15 +61,23 @@ class WaveTemplate(VisionTransformer):
                  num_templates: int = 12,
                  templated: Sequence[str] = ALL_GROUPS,
                  ancestry: str = '',
+                 kron_order: KronOrder = DEFAULT_ORDER,
+                 fused_qkv: bool = False,
                  **kwargs) -> None:
         if kwargs.get('frozen_stages', -1) > 0:
             raise ValueError('WaveTemplate does not support frozen_stages; '
                              'freeze templates or scalers instead')
+        check_order(kron_order)
+        if not isinstance(fused_qkv, bool):
+            raise ValueError(
+                f'fused_qkv must be True or False, got {fused_qkv!r:.80}')
         super().__init__(arch=arch, **kwargs)
         float_drop_prob(self)
-        self.view = KroneckerView(self, templated)
+        self.view = KroneckerView(self, templated,
+                                  group_types(templated, fused_qkv))
         self.templated = tuple(templated)
         self.ancestry = ancestry
+        self.kron_order, self.fused_qkv = kron_order, fused_qkv
         specs = self._specs(template_width, ffn_ratio, num_templates)
         self.view.strip(self)
         self.bank = self._bank(specs)
@@ -99,10 +117,11 @@ class WaveTemplate(VisionTransformer):
                 f'templates. Set template_width to at most {width}, e.g. '
                 f'{width} or the head width {width // heads}')
         return default_specs(self.layout.arch, self.layout.types,
-                             template_width, ffn_ratio, num_templates)
+                             template_width, ffn_ratio, num_templates,
+                             self.kron_order)
 
     def _bank(self, specs: Mapping[str, TemplateSpec]) -> TemplateBank:
-        return self.view.bank(specs)
+        return self.view.bank(specs, order=self.kron_order)
 
     def get_layer_depth(self,
                         param_name: str,
@@ -202,7 +221,8 @@ class WaveTemplate(VisionTransformer):
             extras=extras,
             arch=self.layout.arch.as_dict(),
             groups=list(self.templated),
-            ancestry=self.ancestry if ancestry is None else ancestry)
+            ancestry=self.ancestry if ancestry is None else ancestry,
+            kron_order=self.bank.order)
 
     @classmethod
     def from_checkpoint(cls,

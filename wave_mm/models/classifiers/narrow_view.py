@@ -72,19 +72,24 @@ class NarrowView(nn.Module):
             feedforward_channels=arch.feedforward_channels * width //
             arch.embed_dims)
         self.vit = VisionTransformer(**cfg)
-        self.view = KroneckerView(self.vit, student.templated)
+        self.view = KroneckerView(self.vit, student.templated,
+                                  student.layout.types)
         self.view.strip(self.vit)
-        self.bank = self.view.bank(student.bank.specs)
+        self.bank = self.view.bank(
+            student.bank.specs, order=student.bank.order)
         self.width, self.head_block = width, block
 
     def forward(self, student: WaveTemplate, inputs: Tensor) -> tuple:
         """The view's backbone outputs for ``inputs``."""
         bank, layout = self.bank, self.view.layout
+        depths = {t: layout.depth(t) for t in bank.specs}
         scalers = data_free_scalers(
-            dict(student.bank.scalers), bank.specs,
-            student.layout.arch.as_dict(), bank.shapes,
-            {t: layout.depth(t)
-             for t in bank.specs})
+            dict(student.bank.scalers),
+            bank.specs,
+            student.layout.arch.as_dict(),
+            bank.shapes,
+            depths,
+            order=bank.order)
         templates = {t: student.bank.templates[t] for t in bank.specs}
         tensors = self.view.compose(bank, templates, scalers)
         return self.view.run(self.vit, tensors, (inputs, ))
@@ -95,6 +100,6 @@ class NarrowView(nn.Module):
         (without hidden layer), its weight laid out for this width."""
         linear = head.layers.head
         weight = resample_channels(linear.weight, self.width, self.head_block,
-                                   DEFAULT_WIDTH_RULE)
+                                   DEFAULT_WIDTH_RULE, self.bank.order)
         pre_logits = head.pre_logits(self(student, inputs))
         return F.linear(pre_logits, weight, linear.bias)

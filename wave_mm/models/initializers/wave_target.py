@@ -79,12 +79,13 @@ class WaveTarget(nn.Module):
         specs = {t: templates.specs[t] for t in types}
         shapes = {t: self.layout.shape(t, specs[t].block) for t in types}
         depths = {t: self.layout.depth(t) for t in types}
-        self.bank = self.view.bank(specs)
+        self.bank = self.view.bank(specs, order=templates.kron_order)
         self.templates_hash = templates.content_hash
         if scalers is None:
             values = data_free_scalers(templates.scalers, templates.specs,
                                        templates.arch, shapes, depths,
-                                       width_rule, depth_rule)
+                                       width_rule, depth_rule,
+                                       templates.kron_order)
         else:
             self._check_scalers(scalers)
             values = scalers.scalers
@@ -191,7 +192,7 @@ class WaveTarget(nn.Module):
                     f'{self._head_width} channels')
             if value.ndim == 2 and self._head_block:
                 value = resample_channels(value, width, self._head_block,
-                                          self.width_rule)
+                                          self.width_rule, self.bank.order)
             state[name] = value.clone()
         return state
 

@@ -1,89 +1,17 @@
-"""Kronecker maths of WAVE: templates and scalers to weights, and back.
-
-Pure torch, no OpenMMLab imports: both stages (template distillation and
-scaler fitting) and every initializer call these functions, and nothing else
-re-derives block grids or crops.
-
-Shapes, for one weight type of a model with ``L`` layers and ``K`` templates:
-
-- matrix templates ``T`` are ``[K, o, i]``; scalers ``S`` are ``[L, K, A, B]``
-  and ``W[l] = sum_k S[l, k] ⊗ T[k]`` is ``[L, A*o, B*i]``;
-- vector templates ``T`` are ``[K, t]``; scalers ``S`` are ``[L, K, A]`` and
-  ``W[l]`` is the concatenation over ``a`` of ``sum_k S[l, k, a] * T[k]``.
-
-A target dimension that is not a multiple of the block is built at the next
-multiple and cropped to its top-left part.
+"""The data-free rules: scalers (and readers of the residual stream) of
+one model size resampled to another, along depth and on the block grid.
 """
 import math
-from typing import Literal, Sequence, Tuple
+from typing import Literal, Sequence
 
 import torch
 from torch import Tensor
 
+from .blocks import (DEFAULT_ORDER, KronOrder, check_order, from_blocks,
+                     to_blocks)
+
 WidthRule = Literal['crop', 'mean', 'scaled']
 DepthRule = Literal['first', 'interp']
-
-
-def grid_shape(shape: Sequence[int], block: Sequence[int]) -> Tuple[int, ...]:
-    """Number of template blocks along each axis needed to cover ``shape``.
-
-    Args:
-        shape: The target weight shape, e.g. ``(out, in)`` or ``(length,)``.
-        block: The template shape, of the same length as ``shape``.
-
-    Returns:
-        ``ceil(shape / block)`` per axis.
-    """
-    if len(shape) != len(block):
-        raise ValueError(f'shape {tuple(shape)} and template block '
-                         f'{tuple(block)} have different ranks')
-    return tuple(math.ceil(n / b) for n, b in zip(shape, block))
-
-
-def compose(scalers: Tensor, templates: Tensor,
-            shape: Sequence[int]) -> Tensor:
-    """Build the weights of all layers of one type: ``sum_k S ⊗ T``.
-
-    One contraction (a single, possibly batched, GEMM) for all layers,
-    blocks and templates; the result is cropped to ``shape`` where ``shape``
-    is not a multiple of the block.
-
-    Args:
-        scalers: ``[*batch, L, K, *grid]`` with ``len(grid) ==`` the block
-            rank; leading ``batch`` dims compose several types at once.
-        templates: ``[*batch, K, *block]``, 1-D (vectors) or 2-D (matrices)
-            blocks.
-        shape: The per-layer weight shape, at most ``grid * block``.
-
-    Returns:
-        ``[*batch, L, *shape]`` weights.
-    """
-    rank = len(shape)
-    if rank not in (1, 2):
-        raise ValueError(f'templates must be 1-D or 2-D blocks, got shape '
-                         f'{tuple(shape)}')
-    batch = scalers.shape[:-rank - 2]
-    num_layers, num_templates = scalers.shape[-rank - 2:-rank]
-    grid, block = scalers.shape[-rank:], templates.shape[-rank:]
-    if (templates.shape[:-rank] != (*batch, num_templates)
-            or templates.ndim != len(batch) + 1 + rank):
-        raise ValueError(f'scalers {tuple(scalers.shape)} do not match '
-                         f'templates {tuple(templates.shape)}')
-    if any(n > g * b for n, g, b in zip(shape, grid, block)):
-        raise ValueError(f'shape {tuple(shape)} exceeds the grid '
-                         f'{tuple(grid)} of {tuple(block)} blocks')
-    # [*, L*grid, K] @ [*, K, block] is one GEMM; the permute then lays the
-    # blocks out as the grid.
-    flat = scalers.movedim(-rank - 1, -1).reshape(*batch, -1, num_templates)
-    blocks = flat @ templates.reshape(*batch, num_templates, -1)
-    if rank == 1:
-        weights = blocks.reshape(*batch, num_layers, grid[0] * block[0])
-        return weights[..., :shape[0]]
-    blocks = blocks.view(*batch, num_layers, grid[0], grid[1], *block)
-    weights = blocks.transpose(-3, -2).reshape(*batch, num_layers,
-                                               grid[0] * block[0],
-                                               grid[1] * block[1])
-    return weights[..., :shape[0], :shape[1]]
 
 
 def resample_depth(scalers: Tensor, num_layers: int) -> Tensor:
@@ -116,7 +44,9 @@ def resample_depth(scalers: Tensor, num_layers: int) -> Tensor:
 
 def resample_grid(scalers: Tensor,
                   grid: Sequence[int],
-                  rule: WidthRule = 'crop') -> Tensor:
+                  rule: WidthRule = 'crop',
+                  order: KronOrder = DEFAULT_ORDER,
+                  chunks: int = 1) -> Tensor:
     """Resample the block grid of scalers ``[L, K, *grid]`` to a new grid.
 
     ``'crop'`` keeps the top-left blocks (the same residual channels in every
@@ -129,6 +59,10 @@ def resample_grid(scalers: Tensor,
         scalers: ``[L, K, *grid_src]``.
         grid: Target grid, one entry per block axis.
         rule: ``'crop'``, ``'mean'`` or ``'scaled'`` (laid out as crop).
+        order: ``'ST'`` or ``'TS'``.
+        chunks: Parts of the weight (see :func:`grid_shape`); with
+            ``'ST'`` each part's rows of the grid are resampled on their
+            own (with ``'TS'`` the parts share the grid).
 
     Returns:
         ``[L, K, *grid]`` scalers.
@@ -136,6 +70,16 @@ def resample_grid(scalers: Tensor,
     if rule not in ('crop', 'mean', 'scaled'):
         raise ValueError(
             f"width rule must be 'crop', 'mean' or 'scaled', got {rule!r}")
+    check_order(order)
+    if order == 'ST' and chunks > 1:
+        if scalers.shape[2] % chunks or grid[0] % chunks:
+            raise ValueError(
+                f'scalers {tuple(scalers.shape)} and grid {tuple(grid)} are '
+                f'not of {chunks} parts')
+        # [L, K, c*A, ...] -> [L, K*c, A, ...]: the parts as templates.
+        parts = scalers.unflatten(2, (chunks, -1)).flatten(1, 2)
+        out = resample_grid(parts, (grid[0] // chunks, *grid[1:]), rule)
+        return out.unflatten(1, (-1, chunks)).flatten(2, 3)
     out = scalers
     for axis, size in enumerate(grid, start=2):
         src = out.shape[axis]
@@ -174,33 +118,41 @@ def width_scale(n_src: int, n_tgt: int, block: int) -> float:
 def resample_scalers(scalers: Tensor,
                      num_layers: int,
                      grid: Sequence[int],
-                     rule: WidthRule = 'crop') -> Tensor:
-    """Data-free scalers for a new size: depth interpolation, grid resampling.
+                     rule: WidthRule = 'crop',
+                     order: KronOrder = DEFAULT_ORDER,
+                     chunks: int = 1) -> Tensor:
+    """Data-free scalers for a new size: depth interpolation, grid resampling
+    (:func:`resample_grid`).
 
     For the source's own depth and grid this is the identity.
     """
-    return resample_grid(resample_depth(scalers, num_layers), grid, rule)
+    return resample_grid(
+        resample_depth(scalers, num_layers), grid, rule, order, chunks)
 
 
 def resample_channels(weight: Tensor,
                       width: int,
                       block: int,
-                      rule: WidthRule = 'crop') -> Tensor:
+                      rule: WidthRule = 'crop',
+                      order: KronOrder = DEFAULT_ORDER) -> Tensor:
     """Resample the last (residual-width) axis of a reader of the residual
     stream, e.g. a classifier head ``[C, D]``, to match the target's width.
 
     The target's channels are laid out as :func:`resample_grid` lays out its
-    blocks: ``'crop'`` keeps the first blocks (repeating them cyclically when
-    wider), ``'mean'`` merges groups of blocks. Repeated channels share their
-    source column (divided by the repeat count) and a merged channel gets the
-    sum of its group's columns, so the output keeps its scale; ``'scaled'``
-    also scales cropped channels by :func:`width_scale`.
+    blocks (and as ``order`` places a block's channels): ``'crop'`` keeps
+    the first blocks (repeating them cyclically when wider), ``'mean'``
+    merges groups of blocks. Repeated channels share their source column
+    (divided by the repeat count) and a merged channel gets the sum of its
+    group's columns, so the output keeps its scale; ``'scaled'`` also
+    scales cropped channels by :func:`width_scale`.
 
     Args:
         weight: ``[..., D]`` with ``D`` the source width.
         width: Target width ``D'``.
         block: Channels per template block along that axis.
         rule: ``'crop'``, ``'mean'`` or ``'scaled'`` (laid out as crop).
+        order: ``'ST'`` (a block is ``block`` consecutive channels) or
+            ``'TS'`` (every ``A``-th channel).
 
     Returns:
         ``[..., D']``.
@@ -209,13 +161,13 @@ def resample_channels(weight: Tensor,
     if width == src:
         return weight.clone()
     src_blocks, dst_blocks = math.ceil(src / block), math.ceil(width / block)
-    padded = torch.nn.functional.pad(weight, (0, src_blocks * block - src))
-    # [..., A, b] -> [1, 1, A, b*...] as the scalers' grid axis.
-    grouped = padded.reshape(-1, src_blocks, block).permute(1, 0, 2)
-    grouped = grouped.reshape(1, 1, src_blocks, -1)
+    # [N, A, b] -> [1, 1, A, b*N] as the scalers' grid axis.
+    grouped = to_blocks(weight.reshape(-1, src), (block, ), order)
+    grouped = grouped.permute(1, 2, 0).reshape(1, 1, src_blocks, -1)
     out = resample_grid(grouped, (dst_blocks, grouped.shape[-1]), rule)
-    out = out.reshape(dst_blocks, -1, block).permute(1, 0, 2)
-    out = out.reshape(*weight.shape[:-1], dst_blocks * block)[..., :width]
+    out = out.reshape(dst_blocks, block, -1).permute(2, 0, 1)
+    out = from_blocks(out, (width, ), order)
+    out = out.reshape(*weight.shape[:-1], width)
     if width > src or rule == 'scaled':
         return out * width_scale(src, width, block)
     if rule == 'mean':
