@@ -133,20 +133,19 @@ MODES: Dict[str, Mode] = {
     # 64) trained on all 60,000 images, 12 templates of 96-wide blocks per
     # type (every matrix type holds 16x the values of its templates, as
     # DeiT-B's with 12 templates of 192), nested widths 192 and 288;
-    # targets at a width outside them (320, cropped from 4 blocks), with
-    # 48-dim heads (12x240) and deeper than the ancestry (16x384).
+    # targets at a width outside them (320, cropped from 4 blocks) and
+    # with 48-dim heads (12x240).
     'compressed':
     Mode(
         ancestry=ViTSize(12, 384, 6),
-        ancestry_epochs=10,
+        ancestry_epochs=6,
         ancestry_subset=None,
         ancestry_loader_workers=3,
         recipe={
             'optim_wrapper.optimizer.lr': 1e-3,
             'train_dataloader.batch_size': 256
         },
-        sizes=(ViTSize(6, 192, 3), ViTSize(12, 240, 5), ViTSize(8, 320, 5),
-               ViTSize(16, 384, 6)),
+        sizes=(ViTSize(6, 192, 3), ViTSize(12, 240, 5), ViTSize(8, 320, 5)),
         budgets=(1, 10),
         seeds=(0, 1),
         train_subset=5000,
@@ -157,7 +156,7 @@ MODES: Dict[str, Mode] = {
         transfer=(),
         variants=CHOICES,
         ablation_seeds=(0, ),
-        ablation_sizes=(ViTSize(12, 240, 5), ViTSize(8, 320, 5)),
+        ablation_sizes=(ViTSize(8, 320, 5), ),
         nested_widths=(192, 288)),
     # The grid cut to what 2 CPU cores do in about 40 minutes: one seed,
     # budgets 1 and 3, smaller deep and wide targets (8x128, 6x160), the
