@@ -92,8 +92,8 @@ class Job:
     def labels(self) -> Dict[str, object]:
         """What its result records besides the measurements: the fields
         from :attr:`method` on that are set."""
-        keys = ('method', 'size', 'budget', 'seed', 'dataset', 'variant',
-                'lr', 'cost')
+        keys = ('method', 'size', 'budget', 'seed', 'dataset', 'variant', 'lr',
+                'cost')
         return {
             k: getattr(self, k)
             for k in keys if getattr(self, k) is not None
@@ -161,8 +161,8 @@ def validation_options(mode: Mode) -> Dict[str, object]:
     return {
         'train_dataloader.dataset.indices': list(range(first)),
         'val_dataloader.dataset.split': 'train',
-        'val_dataloader.dataset.indices': list(
-            range(first, mode.train_subset)),
+        'val_dataloader.dataset.indices':
+        list(range(first, mode.train_subset)),
     }
 
 

@@ -139,7 +139,8 @@ def captured_energy(model, cfg) -> Dict[str, float]:
         kind = name.split('.', 2)[-1] if name.startswith('layers.') else name
         err, norm = sums.setdefault(kind, [0.0, 0.0])
         sums[kind] = [
-            err + float((source.double() - value.double()).square().sum()),
+            err + float(
+                (source.double() - value.double().cpu()).square().sum()),
             norm + float(source.double().square().sum())
         ]
     return {

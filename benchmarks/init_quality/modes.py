@@ -132,7 +132,7 @@ MODES: Dict[str, Mode] = {
     # The regime WAVE is for: a DeiT-S-shaped ancestry (12x384, 6 heads of
     # 64) trained on all 60,000 images, 12 templates of 96-wide blocks per
     # type (every matrix type holds 16x the values of its templates, as
-    # DeiT-B's with 12 templates of 192), nested widths 192 and 288;
+    # DeiT-B's with 12 templates of 192), nested widths 192 and 256;
     # targets at a width outside them (320, cropped from 4 blocks) and
     # with 48-dim heads (12x240).
     'compressed':
@@ -157,7 +157,7 @@ MODES: Dict[str, Mode] = {
         variants=CHOICES,
         ablation_seeds=(0, ),
         ablation_sizes=(ViTSize(8, 320, 5), ),
-        nested_widths=(192, 288)),
+        nested_widths=(192, 256)),
     # The grid cut to what 2 CPU cores do in about 40 minutes: one seed,
     # budgets 1 and 3, smaller deep and wide targets (8x128, 6x160), the
     # lr chosen on 3 epochs, no ablations.

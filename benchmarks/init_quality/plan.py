@@ -97,10 +97,11 @@ def cost(size: ViTSize, epochs: int, method: str) -> float:
     return max(epochs, 0.2) * size.layers * size.width**2 * teacher
 
 
-def auxiliary_jobs(mode: Mode,
-                   work: str,
-                   extra: Optional[Mapping[str, Mapping[str, object]]] = None
-                   ) -> List[Job]:
+def auxiliary_jobs(
+        mode: Mode,
+        work: str,
+        extra: Optional[Mapping[str, Mapping[str,
+                                             object]]] = None) -> List[Job]:
     """The ancestry, the WAVE and TLEG auxiliaries, the auxiliaries started
     at the Kronecker projection of the ancestry (``aux_proj{E}``, ``E``
     epochs; ``aux_proj0``: the projection alone) or shorter from a random
@@ -142,8 +143,8 @@ def auxiliary_jobs(mode: Mode,
                 **aux,
                 **options
             },
-            kind='export' if options.get('train_cfg.max_epochs') == 0 else
-            'distill',
+            kind='export'
+            if options.get('train_cfg.max_epochs') == 0 else 'distill',
             after=after)
 
     jobs = [
@@ -166,12 +167,12 @@ def auxiliary_jobs(mode: Mode,
     return jobs
 
 
-def needed_auxiliaries(mode: Mode,
-                       work: str,
-                       jobs: Sequence[Job],
-                       extra: Optional[Mapping[str, Mapping[str,
-                                                            object]]] = None
-                       ) -> List[Job]:
+def needed_auxiliaries(
+        mode: Mode,
+        work: str,
+        jobs: Sequence[Job],
+        extra: Optional[Mapping[str, Mapping[str,
+                                             object]]] = None) -> List[Job]:
     """The ancestry and the auxiliaries that ``jobs`` wait for."""
     auxes = auxiliary_jobs(mode, work, extra)
     needed = {d for j in jobs for d in j.after}
@@ -213,8 +214,8 @@ def untrained_jobs(mode: Mode, work: str) -> List[Job]:
     return jobs
 
 
-def train_job(mode: Mode, work: str, method: str, size: ViTSize,
-              epochs: int, seed: int, lr: float) -> Job:
+def train_job(mode: Mode, work: str, method: str, size: ViTSize, epochs: int,
+              seed: int, lr: float) -> Job:
     """``method`` on ``size`` trained ``epochs`` at ``lr``, tested."""
     opts = {
         **data_options(mode, epochs, mode.train_subset, seed, lr=lr),
@@ -270,8 +271,8 @@ def selection_jobs(mode: Mode, work: str) -> List[Job]:
     return jobs
 
 
-def chosen_lrs(mode: Mode, results: Mapping[str, Mapping]
-               ) -> Dict[tuple, float]:
+def chosen_lrs(mode: Mode, results: Mapping[str,
+                                            Mapping]) -> Dict[tuple, float]:
     """``(method, size name) -> lr`` of the best validation accuracy, for
     every cell whose selection runs are all done (ties: the earlier lr of
     ``mode.lrs``)."""
@@ -288,14 +289,14 @@ def chosen_lrs(mode: Mode, results: Mapping[str, Mapping]
     return chosen
 
 
-def chosen_jobs(mode: Mode, work: str,
-                results: Mapping[str, Mapping]) -> List[Job]:
+def chosen_jobs(mode: Mode, work: str, results: Mapping[str,
+                                                        Mapping]) -> List[Job]:
     """The grid at each cell's chosen lr, for the cells chosen so far."""
     chosen = chosen_lrs(mode, results)
     return [
         train_job(mode, work, m, s, b, seed, chosen[(m, s.name)])
-        for m, s in cells(mode) if (m, s.name) in chosen
-        for b in mode.budgets for seed in mode.seeds
+        for m, s in cells(mode) if (m, s.name) in chosen for b in mode.budgets
+        for seed in mode.seeds
     ]
 
 

@@ -21,8 +21,8 @@ def _beaten(mode: Mode, cells: Cells, lr_of) -> List[str]:
 
             def at(m):
                 return mean(
-                    cells.get(('grid', m, size.name, budget,
-                               lr_of(m, size.name))))
+                    cells.get(
+                        ('grid', m, size.name, budget, lr_of(m, size.name))))
 
             wave = at('wave')
             for other in mode.methods:
@@ -57,11 +57,11 @@ def verdicts(mode: Mode, cells: Cells, chosen: Mapping[tuple,
     if tenth:
         b = max(tenth)
         wins = [
-            s.name for s in mode.sizes
-            if (mean(cells.get(('grid', 'wave', s.name, b, own(
-                'wave', s.name)))) or 0) >= (mean(
-                    cells.get(('grid', 'scratch', s.name, full,
-                               own('scratch', s.name)))) or 101)
+            s.name for s in mode.sizes if
+            (mean(cells.get(('grid', 'wave', s.name, b,
+                             own('wave', s.name)))) or 0) >= (mean(
+                                 cells.get(('grid', 'scratch', s.name, full,
+                                            own('scratch', s.name)))) or 101)
         ]
         out.append(f'WAVE after {b} epochs >= scratch after {full} (own '
                    f'lrs) on {len(wins)} of {len(mode.sizes)} sizes '
@@ -135,10 +135,9 @@ def _compression(work: str) -> Dict[str, float]:
     from wave_mm.core.weight_types import WEIGHT_TYPES
     from wave_mm.templates import load_templates
     scalers = load_templates(path).scalers
-    return compression({
-        k: tuple(scalers[k].shape)
-        for k in WEIGHT_TYPES if k in scalers
-    })
+    return compression(
+        {k: tuple(scalers[k].shape)
+         for k in WEIGHT_TYPES if k in scalers})
 
 
 def plot(mode: Mode, cells: Cells, chosen, path: str) -> None:
@@ -180,8 +179,8 @@ def write_report(mode_name: str, mode: Mode, results: Dict[str, Dict],
     checks = verdicts(mode, cells, chosen)
 
     def acc(name):
-        return fmt([results[name]['accuracy']]
-                   ) if 'accuracy' in results.get(name, {}) else '?'
+        return fmt([results[name]['accuracy']]) if 'accuracy' in results.get(
+            name, {}) else '?'
 
     sections = [
         f'# WAVE vs initialisation baselines ({mode_name} mode, '
@@ -196,8 +195,8 @@ def write_report(mode_name: str, mode: Mode, results: Dict[str, Dict],
         '\n## Verdicts\n',
         '\n'.join(f'- {c}' for c in checks),
         '\n## Test accuracy (%), each method at its own lr\n',
-        grid_table(mode, cells,
-                   lambda m, s: chosen.get((m, s), mode.shared_lr)),
+        grid_table(mode, cells, lambda m, s: chosen.get(
+            (m, s), mode.shared_lr)),
         f'\n## Chosen lr (validation accuracy % at {mode.select_budget} '
         f'epochs for {" / ".join(f"{x:g}" for x in mode.lrs)})\n',
         lr_table(mode, cells, chosen),
@@ -230,5 +229,7 @@ def write_report(mode_name: str, mode: Mode, results: Dict[str, Dict],
         print(f'no plot: {err}')
     return dict(
         verdicts=checks,
-        chosen_lrs={f'{m}/{s}': lr
-                    for (m, s), lr in sorted(chosen.items())})
+        chosen_lrs={
+            f'{m}/{s}': lr
+            for (m, s), lr in sorted(chosen.items())
+        })

@@ -53,8 +53,9 @@ def ordered(jobs: List[Job]) -> Dict[str, Job]:
     return by_name(
         sorted(
             unique.values(),
-            key=lambda j: (j.kind not in ('distill', 'export'), j.variant !=
-                           'select', -(j.cost or 0))))
+            key=lambda j:
+            (j.kind not in
+             ('distill', 'export'), j.variant != 'select', -(j.cost or 0))))
 
 
 def prepare_data(mode_name: str, work: str) -> dict:
@@ -125,9 +126,7 @@ def main() -> None:
         jobs += plan.transfer_jobs(mode, work, roots)
     if 'ablations' in args.only:
         variants = args.variants or mode.variants
-        jobs += [
-            j for j in ablation_jobs(mode, work) if j.variant in variants
-        ]
+        jobs += [j for j in ablation_jobs(mode, work) if j.variant in variants]
     jobs += plan.needed_auxiliaries(mode, work, jobs, ABLATION_AUXES)
     deadline = start + 60 * args.deadline_min if args.deadline_min else None
     planned = ordered(jobs)

@@ -60,7 +60,8 @@ def collect(results: Mapping[str, Mapping], mode: Mode) -> Cells:
         elif name.startswith('init'):
             cells[('init', r['method'], size)].append(acc)
         else:
-            cells[('grid', r['method'], size, r['budget'], r['lr'])].append(acc)
+            cells[('grid', r['method'], size, r['budget'],
+                   r['lr'])].append(acc)
             # Right after the scaler fit (before any training), once per
             # seed: from its shortest run at the shared recipe.
             if fit is not None and first_run(r, mode):
@@ -105,8 +106,9 @@ def lr_table(mode: Mode, cells: Cells, chosen: Mapping[tuple, float]) -> str:
             scores = [
                 mean(cells.get(('select', m, size.name, x))) for x in mode.lrs
             ]
-            row.append('–' if lr is None else f'**{lr:g}** (' + ' / '.join(
-                '?' if s is None else f'{s:.1f}' for s in scores) + ')')
+            row.append('–' if lr is None else f'**{lr:g}** (' +
+                       ' / '.join('?' if s is None else f'{s:.1f}'
+                                  for s in scores) + ')')
         lines.append(f'| {size.name} | ' + ' | '.join(row) + ' |')
     return '\n'.join(lines)
 
@@ -169,7 +171,9 @@ def stage1_table(mode: Mode, results: Mapping[str, Mapping]) -> List[str]:
     runs = [(f'aux_proj{n}', 'projection', n) for n in mode.projection_epochs]
     runs += [(f'aux_rand{n}', 'random', n) for n in mode.random_epochs]
     runs.append(('aux_wave', 'random', mode.ancestry_epochs))
-    lines = ['| start | epochs | auxiliary accuracy | s |', '|---|---|---|---|']
+    lines = [
+        '| start | epochs | auxiliary accuracy | s |', '|---|---|---|---|'
+    ]
     reached: Dict[str, Optional[int]] = {}
     full = results.get('aux_wave', {}).get('accuracy')
     for name, start, epochs in sorted(runs, key=lambda r: (r[1], r[2])):
@@ -188,8 +192,9 @@ def stage1_table(mode: Mode, results: Mapping[str, Mapping]) -> List[str]:
                    f'random-start accuracy ({full:.2f} %): from the '
                    f'projection {proj if proj is not None else "not within"} '
                    f'{list(mode.projection_epochs)}, from a random start '
-                   f'{rand}; ' + (f'{ratio:.1f}x fewer' if ratio else
-                                  'no ratio') + ' (the bar is 3x)')
+                   f'{rand}; ' +
+                   (f'{ratio:.1f}x fewer' if ratio else 'no ratio') +
+                   ' (the bar is 3x)')
     energy = results.get('aux_proj0', {}).get('energy')
     if energy:
         out.append('- energy of the ancestry the projection keeps: ' +
@@ -198,10 +203,11 @@ def stage1_table(mode: Mode, results: Mapping[str, Mapping]) -> List[str]:
 
 
 def ablation_table(mode: Mode, cells: Cells) -> str:
-    variants = [v for v in mode.variants if any(
-        k[0] == 'abl' and k[1] == v for k in cells)]
-    variants += sorted({k[1]
-                        for k in cells if k[0] == 'abl'} - set(variants))
+    variants = [
+        v for v in mode.variants
+        if any(k[0] == 'abl' and k[1] == v for k in cells)
+    ]
+    variants += sorted({k[1] for k in cells if k[0] == 'abl'} - set(variants))
     lines = [
         '| variant | ' + ' | '.join(f'{s.name} init | {s.name} fitted | '
                                     f'{s.name} 1 epoch'

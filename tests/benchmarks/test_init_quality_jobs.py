@@ -122,17 +122,20 @@ def _selected(mode, scores: dict) -> dict:
     the validation accuracy per lr of ``mode.lrs``."""
     return {
         f'select_{m}_{s}_lr{lr:g}': dict(accuracy=acc)
-        for (m, s), accs in scores.items() for lr, acc in zip(mode.lrs, accs)
+        for (m, s), accs in scores.items()
+        for lr, acc in zip(mode.lrs, accs)
     }
 
 
 def test_each_cell_gets_the_lr_of_its_best_validation_accuracy():
     mode = MODES['gpu']
-    results = _selected(mode, {
-        ('wave', '4x128'): [80.0, 82.5, 81.0],
-        ('scratch', '4x128'): [70.0, 70.0, 69.0],  # tie: the earlier lr
-        ('kd', '4x128'): [60.0, 61.0],  # one run missing: not chosen yet
-    })
+    results = _selected(
+        mode,
+        {
+            ('wave', '4x128'): [80.0, 82.5, 81.0],
+            ('scratch', '4x128'): [70.0, 70.0, 69.0],  # tie: the earlier lr
+            ('kd', '4x128'): [60.0, 61.0],  # one run missing: not chosen yet
+        })
     assert benchmark_plan.chosen_lrs(mode, results) == {
         ('wave', '4x128'): 5e-4,
         ('scratch', '4x128'): 2e-3
@@ -141,10 +144,11 @@ def test_each_cell_gets_the_lr_of_its_best_validation_accuracy():
 
 def test_chosen_runs_at_the_shared_lr_are_the_shared_runs(tmp_path):
     mode, work = MODES['gpu'], str(tmp_path)
-    results = _selected(mode, {
-        ('wave', '4x128'): [82.0, 81.0, 80.0],
-        ('mimetic', '4x128'): [70.0, 71.0, 72.0]
-    })
+    results = _selected(
+        mode, {
+            ('wave', '4x128'): [82.0, 81.0, 80.0],
+            ('mimetic', '4x128'): [70.0, 71.0, 72.0]
+        })
     chosen = benchmark_plan.chosen_jobs(mode, work, results)
     shared = by_name(benchmark_plan.shared_jobs(mode, work))
     per_cell = len(mode.budgets) * len(mode.seeds)
@@ -154,8 +158,8 @@ def test_chosen_runs_at_the_shared_lr_are_the_shared_runs(tmp_path):
     mimetic = [j for j in chosen if j.method == 'mimetic']
     assert {j.lr for j in mimetic} == {1e-4}
     assert all(j.name not in shared for j in mimetic)
-    assert all(
-        j.options['optim_wrapper.optimizer.lr'] == 1e-4 for j in mimetic)
+    assert all(j.options['optim_wrapper.optimizer.lr'] == 1e-4
+               for j in mimetic)
 
 
 @pytest.mark.parametrize('name', sorted(MODES))

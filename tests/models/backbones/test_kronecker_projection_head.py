@@ -55,8 +55,7 @@ def test_the_head_of_a_distiller_is_the_ancestrys(tmp_path):
     assert model.head.is_init
 
 
-def test_a_head_of_other_classes_is_refused_before_anything_changes(
-        tmp_path):
+def test_a_head_of_other_classes_is_refused_before_anything_changes(tmp_path):
     _, path = ancestry(tmp_path)
     model = distiller(classes=5)
     before = {k: v.clone() for k, v in model.state_dict().items()}

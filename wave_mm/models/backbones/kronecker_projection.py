@@ -172,10 +172,9 @@ class KroneckerProjectionInit(ViTInitializer):
                              f'distiller\'s {sorted(own)}')
         for name, value in source.items():
             if value.shape != own[name].shape:
-                raise ValueError(
-                    f'{self.checkpoint}: head.{name} has shape '
-                    f'{tuple(value.shape)}, the distiller\'s '
-                    f'{tuple(own[name].shape)}')
+                raise ValueError(f'{self.checkpoint}: head.{name} has shape '
+                                 f'{tuple(value.shape)}, the distiller\'s '
+                                 f'{tuple(own[name].shape)}')
         return source
 
     def _get_init_info(self) -> str:
