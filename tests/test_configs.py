@@ -26,6 +26,29 @@ BASELINES = [c for m, c in TARGETS.items() if m != 'wave'
              ] + ['tleg-distill_vit-6x128-p7_1xb128-3e_fmnist.py']
 
 
+def _two_steps(cfg, tmp_path, images: dict) -> None:
+    """Make ``cfg`` train 2 iterations on 4 synthetic ``images``, with no
+    evaluation and a checkpoint at the end, into ``tmp_path``."""
+    cfg.train_dataloader = dict(
+        batch_size=2,
+        num_workers=0,
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        dataset=dict(
+            type='SyntheticImageNet',
+            num_samples=4,
+            pipeline=[dict(type='PackInputs')],
+            **images))
+    cfg.train_cfg = dict(by_epoch=False, max_iters=2)
+    cfg.param_scheduler = []
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=2, by_epoch=False)
+    cfg.work_dir = str(tmp_path)
+    cfg.log_level = 'WARNING'
+
+
 def _shrunk_model(cfg: Config) -> dict:
     model = cfg.model
     model.pop('init_cfg', None)
@@ -103,24 +126,7 @@ def test_distill_deit_b_steps(tmp_path):
     cfg.model = _shrunk_model(cfg)
     cfg.model.backbone.img_size = 32
     cfg.model.teacher.model.backbone.img_size = 32
-    cfg.train_dataloader = dict(
-        batch_size=2,
-        num_workers=0,
-        persistent_workers=False,
-        sampler=dict(type='DefaultSampler', shuffle=True),
-        dataset=dict(
-            type='SyntheticImageNet',
-            num_samples=4,
-            img_shape=(32, 32, 3),
-            pipeline=[dict(type='PackInputs')]))
-    cfg.train_cfg = dict(by_epoch=False, max_iters=2)
-    cfg.param_scheduler = []
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=2, by_epoch=False)
-    cfg.work_dir = str(tmp_path)
-    cfg.log_level = 'WARNING'
+    _two_steps(cfg, tmp_path, dict(img_shape=(32, 32, 3)))
     runner = Runner.from_cfg(cfg)
     before = {k: v.clone() for k, v in runner.model.state_dict().items()}
     runner.train()
@@ -153,25 +159,7 @@ def test_quickstart_distill_steps_with_each_architecture_option(
         osp.join(QUICKSTART, 'distill_vit-6x128-p7_1xb128-3e_fmnist.py'))
     cfg.merge_from_dict(options)
     cfg.model = _shrunk_model(cfg)
-    cfg.train_dataloader = dict(
-        batch_size=2,
-        num_workers=0,
-        persistent_workers=False,
-        sampler=dict(type='DefaultSampler', shuffle=True),
-        dataset=dict(
-            type='SyntheticImageNet',
-            num_samples=4,
-            num_classes=10,
-            img_shape=(28, 28, 1),
-            pipeline=[dict(type='PackInputs')]))
-    cfg.train_cfg = dict(by_epoch=False, max_iters=2)
-    cfg.param_scheduler = []
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=2, by_epoch=False)
-    cfg.work_dir = str(tmp_path)
-    cfg.log_level = 'WARNING'
+    _two_steps(cfg, tmp_path, dict(num_classes=10, img_shape=(28, 28, 1)))
     runner = Runner.from_cfg(cfg)
     assert cfg.model.nested_widths == [64, 96]
     assert len(runner.model.narrow_views) == 2
