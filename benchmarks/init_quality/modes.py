@@ -54,8 +54,6 @@ class Mode:
             ``ablations.VARIANTS``; empty: none).
         ablation_sizes: Target sizes of the ablations.
         ablation_seeds: Their seeds (``None``: ``seeds``).
-        ancestry_loader_workers: Dataloader workers of the ancestry and
-            distillation runs, which run before the grid with CPU to spare.
         nested_widths: ``DistillImageClassifier(nested_widths)`` of the
             WAVE auxiliary (the narrow target widths that keep the
             ancestry's head width).
@@ -87,7 +85,6 @@ class Mode:
     variants: Tuple[str, ...] = ()
     ablation_sizes: Tuple[ViTSize, ...] = ()
     ablation_seeds: Optional[Tuple[int, ...]] = None
-    ancestry_loader_workers: int = 0
     nested_widths: Tuple[int, ...] = (64, 96)
     nested_min_layers: int = 1
 
@@ -113,7 +110,6 @@ MODES: Dict[str, Mode] = {
         ancestry=ViTSize(6, 128, 4),
         ancestry_epochs=10,
         ancestry_subset=30000,
-        ancestry_loader_workers=2,
         sizes=(ViTSize(4, 128, 4), ViTSize(16, 128, 4), ViTSize(6, 64, 2),
                ViTSize(6, 192, 6), ViTSize(4, 96, 3)),
         budgets=(1, 10),
@@ -140,7 +136,6 @@ MODES: Dict[str, Mode] = {
         ancestry=ViTSize(12, 384, 6),
         ancestry_epochs=6,
         ancestry_subset=None,
-        ancestry_loader_workers=3,
         recipe={
             'optim_wrapper.optimizer.lr': 1e-3,
             'train_dataloader.batch_size': 256
@@ -186,7 +181,6 @@ MODES: Dict[str, Mode] = {
         ancestry=ViTSize(4, 64, 2),
         ancestry_epochs=1,
         ancestry_subset=4000,
-        ancestry_loader_workers=1,
         sizes=(ViTSize(2, 64, 2), ViTSize(4, 32, 1)),
         budgets=(1, ),
         seeds=(0, ),

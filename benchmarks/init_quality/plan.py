@@ -108,12 +108,11 @@ def auxiliary_jobs(
     start (``aux_rand{E}``), and ``extra``: name -> overrides of the WAVE
     auxiliary (the ablations')."""
     anc = mode.ancestry
-    workers = mode.ancestry_loader_workers
+    # In-process loading (data_options): a loader worker's batches cost
+    # the training process 2.8x the CPU time of loading them itself.
     base = {
         **data_options(mode, mode.ancestry_epochs, mode.ancestry_subset, 0),
-        **anc.options(), 'train_dataloader.num_workers': workers,
-        'train_dataloader.persistent_workers': workers > 0,
-        **mode.recipe
+        **anc.options(), **mode.recipe
     }
     distill = {**base, **teacher_options(mode, work)}
     aux = {
