@@ -104,11 +104,18 @@ def write_json(path: Optional[str], payload: Dict[str, object]) -> None:
         atomic_write(path, json.dumps(payload, indent=1).encode())
 
 
-def report(benchmark: str, title: str, args, device: torch.device,
-           rows: List[Dict[str, object]], columns: Sequence[str],
-           label: Callable[[Dict[str, object]], str]) -> None:
+def report(benchmark: str,
+           title: str,
+           args,
+           device: torch.device,
+           rows: List[Dict[str, object]],
+           columns: Sequence[str],
+           label: Callable[[Dict[str, object]], str],
+           extra: Optional[Dict[str, object]] = None,
+           after: str = '') -> None:
     """Print ``rows`` as a titled markdown table followed by their errors
-    (each named by ``label``) and write everything to ``args.out``."""
+    (each named by ``label``) and ``after``, and write everything, ``extra``
+    entries included, to ``args.out``."""
     table = markdown(rows, columns)
     env = environment(device)
     print(f'\n## {title} ({env})\n')
@@ -116,6 +123,8 @@ def report(benchmark: str, title: str, args, device: torch.device,
     for row in rows:
         if 'error' in row:
             print(f'- {label(row)}: {row["error"]}')
+    if after:
+        print(after)
     write_json(
         args.out,
         dict(
@@ -123,4 +132,5 @@ def report(benchmark: str, title: str, args, device: torch.device,
             args=vars(args),
             env=env,
             rows=rows,
-            markdown=table))
+            markdown=table,
+            **(extra or {})))

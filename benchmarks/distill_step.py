@@ -14,34 +14,56 @@ labels already on the device (``OptimWrapper`` + autocast on CPU, where
 ``AmpOptimWrapper`` refuses to run). ``*-compile`` compiles the student and
 teacher backbones in place (``nn.Module.compile``).
 Dynamo counters are recorded after warm-up and after the timed steps: new
-graphs or frames during the timed steps mean recompilation. Example::
+graphs or frames during the timed steps mean recompilation. After them,
+``--profile-steps`` more steps run under ``torch.profiler`` for the shares
+of the composition and the optimizer in the step (``step_profile.py``).
 
-    PYTHONPATH=$PWD python benchmarks/distill_step.py --out step.json
-    PYTHONPATH=$PWD python benchmarks/distill_step.py --device cpu \
-        --arch deit-tiny --batch 2 --img-size 32 --warmup 1 --iters 1
+Every variant runs in a fresh process of its own: the script launches
+``--pairs`` pairs of them per mode, plain KD then WAVE, eager pairs before
+compiled ones, and reports the WAVE/KD img/s ratio of each pair, their
+median and spread (``step_pairs.py``). ``--worker VARIANT`` runs one variant
+in this process instead. On one GPU (H200 dense bf16 peak: 989 TFLOP/s;
+H100: 779 measured)::
+
+    python benchmarks/distill_step.py --batch 128 --warmup 8 --iters 20 \
+        --rounds 3 --pairs 3 --fwd-gflop 35.16 --fused-adamw \
+        --peak-tflops 989 --out step.json
+
+A CPU smoke test with tiny shapes::
+
+    python benchmarks/distill_step.py --device cpu --arch deit-tiny \
+        --img-size 32 --batch 2 --classes 10 --warmup 1 --iters 1 \
+        --rounds 1 --pairs 2 --profile-steps 1 --variants kd-eager wave-eager
+
+Both need ``wave_mm`` importable (e.g. ``PYTHONPATH=$PWD``). The script
+exits with 1, after writing every result, when a worker failed.
 """
 import argparse
 import sys
 import time
-import traceback
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, time_ms  # noqa: E402
+from common import time_ms  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.optim import AmpOptimWrapper, OptimWrapper  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
+from step_pairs import add_arguments, orchestrate, work  # noqa: E402
+from step_profile import profile_steps  # noqa: E402
 
 import wave_mm  # noqa: F401,E402  (registers the modules)
 from wave_mm.templates import ViTArch  # noqa: E402
 
 VARIANTS = ('kd-eager', 'kd-compile', 'wave-eager', 'wave-compile')
+COLUMNS = ('variant', 'img_s', 'mfu', 'step_ms', 'peak_mem_gib',
+           'first_step_s', 'graphs', 'graph_breaks', 'recompiled_in_timed',
+           'compose_share', 'optim_share', 'host_ms_per_step')
 PREPROCESSOR = dict(
     type='ClsDataPreprocessor',
     num_classes=1000,
@@ -127,7 +149,11 @@ def dynamo_stats() -> Dict[str, int]:
 
 def run_variant(args: argparse.Namespace, name: str,
                 device: torch.device) -> Dict[str, object]:
-    """Build, warm up and time one variant; returns its result row."""
+    """Build, warm up, time and profile one variant; returns its row."""
+    # init_weights logs every parameter at INFO.
+    MMLogger.get_instance('mmengine', log_level='WARNING')
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(0)
     wave, compiled = name.startswith('wave'), name.endswith('compile')
     model = MODELS.build(model_cfg(args, wave))
@@ -197,10 +223,13 @@ def run_variant(args: argparse.Namespace, name: str,
             recompiled_in_timed=max(
                 after['unique_graphs'] - before['unique_graphs'],
                 after['frames'] - before['frames']))
+    # After the timed steps and their counters: profiling costs host time.
+    row.update(profile_steps(step, device, args.profile_steps))
     return row
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's arguments."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -244,40 +273,28 @@ def main() -> None:
         '--peak-tflops',
         type=float,
         default=779.0,
-        help='measured bf16 peak for MFU (H100: 779)')
+        help='bf16 peak TFLOP/s for MFU (H100: 779 measured; '
+        'H200: 989 dense)')
     parser.add_argument(
         '--fwd-gflop',
         type=float,
         default=None,
         help='forward GFLOP/img override (ViT-B/16: 35.16)')
+    parser.add_argument(
+        '--profile-steps',
+        type=int,
+        default=3,
+        help='steps profiled after the timed ones (0: none)')
+    add_arguments(parser)
     parser.add_argument('--out', default=None, help='JSON results path')
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    # init_weights logs every parameter at INFO.
-    MMLogger.get_instance('mmengine', log_level='WARNING')
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    return parser
 
-    rows: List[Dict[str, object]] = []
-    for name in args.variants:
-        try:
-            row = run_variant(args, name, device)
-        except Exception as exc:  # keep the other variants
-            traceback.print_exc()
-            row = dict(
-                variant=name, error=f'{type(exc).__name__}: {exc}'[:300])
-        rows.append(row)
-        print(row, flush=True)
-        if device.type == 'cuda':
-            torch.cuda.empty_cache()
-    columns = [
-        'variant', 'img_s', 'mfu', 'step_ms', 'peak_mem_gib', 'first_step_s',
-        'graphs', 'graph_breaks', 'recompiled_in_timed'
-    ]
-    report(
-        'distill_step', f'Stage-1 step, {args.arch} {args.img_size}px '
-        f'batch {args.batch} {args.dtype}', args, device, rows, columns,
-        lambda r: r['variant'])
+
+def main() -> None:
+    args = build_parser().parse_args()
+    if args.worker:
+        sys.exit(work(args, run_variant, COLUMNS))
+    sys.exit(orchestrate(args, sys.argv[1:], Path(__file__).resolve()))
 
 
 if __name__ == '__main__':

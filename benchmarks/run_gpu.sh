@@ -50,19 +50,21 @@ step() {
 
 # Word splitting of these strings is intended.
 COMPOSE="$PY benchmarks/compose_speed.py --device $DEVICE"
+# One worker process per call (--pairs 1); the interleaved KD/WAVE pairs and
+# their ratio: distill_step.py --pairs 3 (docs/benchmarks/distill_step.md).
 STEP="$PY benchmarks/distill_step.py --device $DEVICE --batch $BATCH \
-  --warmup $WARMUP --iters $ITERS --fwd-gflop 35.16"
+  --warmup $WARMUP --iters $ITERS --fwd-gflop 35.16 --pairs 1"
 
 step compose-eager 120 $COMPOSE $COMPOSE_ARGS --out "$RAW/compose_eager.json"
 for v in kd-eager wave-eager wave-compile kd-compile; do
-  limit=60; [[ $v == *compile ]] && limit=150
+  limit=90; [[ $v == *compile ]] && limit=180
   step "$v" $limit $STEP --variants "$v" $STEP_ARGS --out "$RAW/step_$v.json"
 done
 # bf16 only: each case and dtype is one more compilation.
 step compose-compiled 120 $COMPOSE --paths compiled --scopes blocks \
   --dtypes bf16 $COMPOSE_ARGS --out "$RAW/compose_compiled.json"
 # Fused AdamW (one kernel for all parameters of a dtype).
-step wave-compile-fused 120 $STEP --variants wave-compile --fused-adamw \
+step wave-compile-fused 150 $STEP --variants wave-compile --fused-adamw \
   $STEP_ARGS --out "$RAW/step_wave-compile-fused.json"
 
 "$PY" benchmarks/summarize.py "$DIR" "$RAW"/compose_eager.json \

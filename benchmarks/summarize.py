@@ -24,7 +24,8 @@ COLUMNS = {
     ],
     'distill_step': [
         'variant', 'img_s', 'mfu', 'step_ms', 'peak_mem_gib', 'first_step_s',
-        'graphs', 'graph_breaks', 'recompiled_in_timed', 'error'
+        'graphs', 'graph_breaks', 'recompiled_in_timed', 'compose_share',
+        'optim_share', 'error'
     ],
 }
 TITLES = {
