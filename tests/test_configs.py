@@ -137,18 +137,19 @@ def test_distill_deit_b_steps(tmp_path):
 
 @pytest.mark.parametrize(
     'options', [
+        {},
         {
-            'model.backbone.kron_order': 'TS'
+            'model.backbone.kron_order': 'ST'
         },
         {
-            'model.backbone.fused_qkv': True
+            'model.backbone.fused_qkv': False
         },
         {
-            'model.backbone.kron_order': 'TS',
-            'model.backbone.fused_qkv': True
+            'model.backbone.kron_order': 'ST',
+            'model.backbone.fused_qkv': False
         },
     ],
-    ids=['TS', 'fused_qkv', 'both'])
+    ids=['default', 'ST', 'split_qkv', 'both'])
 def test_quickstart_distill_steps_with_each_architecture_option(
         tmp_path, options):
     """The quickstart's stage 1 (nested widths 64 and 96 of 64-wide blocks,
@@ -168,8 +169,9 @@ def test_quickstart_distill_steps_with_each_architecture_option(
     after = runner.model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     data = load_templates(osp.join(tmp_path, 'templates.safetensors'))
-    assert data.kron_order == options.get('model.backbone.kron_order', 'ST')
-    fused = options.get('model.backbone.fused_qkv', False)
+    # The defaults: templates first, q, k and v as one type.
+    assert data.kron_order == options.get('model.backbone.kron_order', 'TS')
+    fused = options.get('model.backbone.fused_qkv', True)
     assert ('qkv' in data.specs) == fused and ('q' in data.specs) != fused
 
 

@@ -18,11 +18,11 @@ ABLATION_AUXES: Dict[str, Dict[str, object]] = {
     'aux_w32': {
         'model.backbone.template_width': 32
     },
-    'aux_ts': {
-        'model.backbone.kron_order': 'TS'
+    'aux_st': {
+        'model.backbone.kron_order': 'ST'
     },
-    'aux_fused': {
-        'model.backbone.fused_qkv': True
+    'aux_split_qkv': {
+        'model.backbone.fused_qkv': False
     },
     # Nested widths need every tensor templated: off here, and in the
     # reference aux_plain.
@@ -50,8 +50,8 @@ VARIANTS: Dict[str, Dict[str, object]] = {
     'k4': dict(aux='aux_k4'),
     'k8': dict(aux='aux_k8'),
     'block32': dict(aux='aux_w32'),
-    'kron_ts': dict(aux='aux_ts'),
-    'fused_qkv': dict(aux='aux_fused'),
+    'kron_st': dict(aux='aux_st'),
+    'split_qkv': dict(aux='aux_split_qkv'),
     'matrices_only': dict(aux='aux_matrices'),
     'no_nesting': dict(aux='aux_plain'),
     'nested_depth_only': dict(aux='aux_nested_depth'),

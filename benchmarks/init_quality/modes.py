@@ -97,7 +97,7 @@ class Mode:
 #: The open choices of the reconstruction and the fit, ablated in the GPU
 #: modes (``matrices_only`` and its reference ``no_nesting``: nested
 #: widths need every tensor templated).
-CHOICES = ('default', 'kron_ts', 'fused_qkv', 'matrices_only', 'no_nesting')
+CHOICES = ('default', 'kron_st', 'split_qkv', 'matrices_only', 'no_nesting')
 FIT_CHOICES = ('no_holdout', 'fit20', 'fit200', 'fit_lr1e-2', 'fit_lr1e-3')
 
 MODES: Dict[str, Mode] = {
@@ -134,7 +134,7 @@ MODES: Dict[str, Mode] = {
     'compressed':
     Mode(
         ancestry=ViTSize(12, 384, 6),
-        ancestry_epochs=6,
+        ancestry_epochs=8,
         ancestry_subset=None,
         recipe={
             'optim_wrapper.optimizer.lr': 1e-3,
@@ -197,7 +197,7 @@ MODES: Dict[str, Mode] = {
         transfer=('digits', ),
         transfer_sizes=(ViTSize(2, 64, 2), ),
         transfer_epochs=1,
-        variants=('default', 'kron_ts', 'fused_qkv', 'no_holdout'),
+        variants=('default', 'kron_st', 'split_qkv', 'no_holdout'),
         ablation_sizes=(ViTSize(2, 64, 2), ),
         nested_widths=(32, )),
 }

@@ -112,7 +112,8 @@ def auxiliary_jobs(
     # the training process 2.8x the CPU time of loading them itself.
     base = {
         **data_options(mode, mode.ancestry_epochs, mode.ancestry_subset, 0),
-        **anc.options(), **mode.recipe
+        **anc.options(),
+        **mode.recipe
     }
     distill = {**base, **teacher_options(mode, work)}
     aux = {

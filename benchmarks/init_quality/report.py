@@ -7,8 +7,8 @@ from grid import LABELS
 from modes import Mode
 from plan import chosen_lrs, templates_of
 from tables import (Cells, ablation_table, collect, compression, fmt,
-                    grid_table, holdout_table, init_table, lr_table, mean,
-                    mean_std, stage1_table, transfer_table)
+                    grid_table, headline_table, holdout_table, init_table,
+                    lr_table, mean, mean_std, stage1_table, transfer_table)
 
 from wave_mm.fileio import atomic_write
 
@@ -182,18 +182,24 @@ def write_report(mode_name: str, mode: Mode, results: Dict[str, Dict],
         return fmt([results[name]['accuracy']]) if 'accuracy' in results.get(
             name, {}) else '?'
 
+    # TLEG applies to targets of the ancestry's width only.
+    tleg = (f'{acc("aux_tleg")} %' if 'aux_tleg' in results else
+            'not needed (no target of the ancestry\'s width)')
     sections = [
         f'# WAVE vs initialisation baselines ({mode_name} mode, '
         f'{time.strftime("%Y-%m-%d")}, {minutes:.1f} min)',
         f'\nAncestry {mode.ancestry.name}: {acc("ancestry")} %; WAVE '
-        f'auxiliary {acc("aux_wave")} %; TLEG auxiliary {acc("aux_tleg")} '
-        f'%; projection alone {acc("aux_proj0")} %. Targets train on '
+        f'auxiliary {acc("aux_wave")} %; TLEG auxiliary {tleg}; '
+        f'projection alone {acc("aux_proj0")} %. Targets train on '
         f'{mode.train_subset} images; mean ± std over seeds '
         f'{list(mode.seeds)}; each method\'s lr is chosen per size from '
         f'{[f"{x:g}" for x in mode.lrs]} on the last {mode.val_images} of '
         'those images, held out of its selection runs.',
         '\n## Verdicts\n',
         '\n'.join(f'- {c}' for c in checks),
+        '\n## Headline (%; each method at its own lr)\n',
+        headline_table(mode, cells, lambda m, s: chosen.get(
+            (m, s), mode.shared_lr)),
         '\n## Test accuracy (%), each method at its own lr\n',
         grid_table(mode, cells, lambda m, s: chosen.get(
             (m, s), mode.shared_lr)),

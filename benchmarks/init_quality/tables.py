@@ -92,6 +92,64 @@ def grid_table(mode: Mode, cells: Cells, lr_of) -> str:
     return '\n'.join(lines)
 
 
+#: The baselines of the headline table, by their short names.
+BASELINES = {
+    'kd': 'KD',
+    'ws': 'WS',
+    'tleg': 'TLEG',
+    'mimetic': 'Mimetic',
+    'front': 'FRONT'
+}
+
+
+def headline_table(mode: Mode, cells: Cells, lr_of) -> str:
+    """Per size and budget scratch, the best baseline and WAVE, each at
+    ``lr_of(method, size)``; before any training, the best baseline, WAVE
+    data-free and WAVE fitted (means over seeds; WAVE in bold where it is at
+    least the best baseline)."""
+
+    def best(key) -> Tuple[Optional[float], str]:
+        scored = [(mean(cells.get(key(m))), n) for m, n in BASELINES.items()]
+        scored = [(x, n) for x, n in scored if x is not None]
+        return max(scored, default=(None, ''))
+
+    def text(x: Optional[float], bold: bool = False) -> str:
+        return '–' if x is None else (f'**{x:.2f}**' if bold else f'{x:.2f}')
+
+    def shown(top: Optional[float], name: str) -> str:
+        return f'{text(top)} ({name})' if name else '–'
+
+    head = [
+        f'{c}, {b} ep' for b in mode.budgets
+        for c in ('scratch', 'best baseline', 'WAVE')
+    ]
+    head.append('no data: best baseline / WAVE / WAVE fitted')
+    lines = [
+        '| size | ' + ' | '.join(head) + ' |', '|---' * (len(head) + 1) + '|'
+    ]
+    for size in mode.sizes:
+        row = []
+        for b in mode.budgets:
+
+            def grid(m: str, b=b) -> tuple:
+                return ('grid', m, size.name, b, lr_of(m, size.name))
+
+            top, name = best(grid)
+            wave = mean(cells.get(grid('wave')))
+            row += [
+                text(mean(cells.get(grid('scratch')))),
+                shown(top, name),
+                text(wave, None not in (wave, top) and wave >= top)
+            ]
+        top, name = best(lambda m: ('init', m, size.name))
+        row.append(' / '.join([shown(top, name)] + [
+            text(mean(cells.get(k))) for k in (('init', 'wave_df', size.name),
+                                               ('fit', 'wave', size.name))
+        ]))
+        lines.append(f'| {size.name} | ' + ' | '.join(row) + ' |')
+    return '\n'.join(lines)
+
+
 def lr_table(mode: Mode, cells: Cells, chosen: Mapping[tuple, float]) -> str:
     """The chosen lr per method and size, with each lr's validation
     accuracy (``select_budget`` epochs, seed 0)."""

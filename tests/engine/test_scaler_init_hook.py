@@ -84,7 +84,7 @@ def test_scalers_file_round_trip(templates_file, tmp_path):
 
 def test_fit_of_templates_in_order_ts_with_fused_qkv(tmp_path):
     torch.manual_seed(0)
-    aux = WaveTemplate(**TINY_AUX, kron_order='TS', fused_qkv=True)
+    aux = WaveTemplate(**{**TINY_AUX, 'kron_order': 'TS', 'fused_qkv': True})
     aux.init_weights()
     path = str(tmp_path / 'ts.safetensors')
     aux.export_templates(path)

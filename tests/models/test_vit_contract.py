@@ -298,8 +298,8 @@ def test_layer_wise_lr_decay_tells_the_layers_apart():
     }
     # depth d of 5 (stem, 3 layers, the rest) gets 0.5 ** (4 - d).
     for layer in range(3):
-        assert lr[f'backbone.bank.scalers.q.{layer}'] == 0.5**(3 - layer)
-    assert lr['backbone.bank.templates.q'] == 0.5**4  # shared: the stem's
+        assert lr[f'backbone.bank.scalers.qkv.{layer}'] == 0.5**(3 - layer)
+    assert lr['backbone.bank.templates.qkv'] == 0.5**4  # shared: the stem's
     assert lr['backbone.bank.scalers.pos_embed.0'] == 0.5**4
     assert lr['backbone.bank.scalers.norm_weight.0'] == 1.0
     assert lr['head.layers.head.weight'] == 1.0

@@ -81,7 +81,9 @@ def test_head_sized_blocks():
         patch_size=16,
         template_width=64,
         ffn_ratio=1,
-        num_templates=2)
+        num_templates=2,
+        kron_order='ST',
+        fused_qkv=False)
     assert model.bank.templates['q'].shape == (2, 64, 64)
     assert model.bank.scalers['fc1'].shape == (12, 2, 24, 6)
 

@@ -31,7 +31,7 @@ CROPPED = dict(
 
 def auxiliary(**options) -> WaveTemplate:
     torch.manual_seed(0)
-    aux = WaveTemplate(**TINY_AUX, **options)
+    aux = WaveTemplate(**{**TINY_AUX, **options})
     aux.init_weights()
     aux.eval()
     return aux
@@ -208,9 +208,9 @@ def test_stage_1_with_nested_widths_trains_a_step(options, teacher_ckpt,
 
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="kron_order must be one of"):
-        WaveTemplate(**TINY_AUX, kron_order='ts')
+        WaveTemplate(**{**TINY_AUX, 'kron_order': 'ts'})
     with pytest.raises(ValueError, match='fused_qkv must be True or False'):
-        WaveTemplate(**TINY_AUX, fused_qkv='yes')
+        WaveTemplate(**{**TINY_AUX, 'fused_qkv': 'yes'})
 
 
 def test_a_mix_of_fused_and_split_types_is_refused(tmp_path):

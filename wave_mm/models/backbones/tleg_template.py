@@ -88,8 +88,14 @@ class TLEGTemplate(WaveTemplate):
         if set(templated) - set(TLEG_GROUPS):
             raise ValueError(f'TLEGTemplate expands {list(TLEG_GROUPS)}, '
                              f'embeddings are copied; got {list(templated)}')
+        # One template per weight, as TLEG's three weight types of q, k, v.
         super().__init__(
-            arch=arch, templated=templated, ancestry=ancestry, **kwargs)
+            arch=arch,
+            templated=templated,
+            ancestry=ancestry,
+            kron_order='ST',
+            fused_qkv=False,
+            **kwargs)
 
     def _specs(self, template_width: int, ffn_ratio: int,
                num_templates: int) -> Dict[str, TemplateSpec]:

@@ -17,7 +17,7 @@ from torch import Tensor
 from wave_mm.core import (ALL_GROUPS, WEIGHT_TYPES, KroneckerView,
                           TemplateBank, default_specs, float_drop_prob,
                           group_types)
-from wave_mm.kronecker import DEFAULT_ORDER, KronOrder, check_order
+from wave_mm.kronecker import KronOrder, check_order
 from wave_mm.templates import (HEAD_PREFIX, Templates, TemplateSpec,
                                save_templates)
 from .auxiliary import read_auxiliary
@@ -39,13 +39,15 @@ class WaveTemplate(VisionTransformer):
             :data:`wave_mm.core.GROUPS`); the others are plain parameters,
             stored as ``extras`` in the templates file.
         ancestry: Free text recorded in exported templates files.
-        kron_order: ``'ST'`` (``W = sum_k S_k ⊗ T_k``: a template per
-            block) or ``'TS'`` (``sum_k T_k ⊗ S_k``: each template entry
-            stretched over a patch of scalers); see
-            :mod:`wave_mm.kronecker`. Recorded in the templates file.
+        kron_order: ``'TS'`` (``W = sum_k T_k ⊗ S_k``: each template entry
+            stretched over a patch of scalers) or ``'ST'`` (``sum_k S_k ⊗
+            T_k``: a template per block); see :mod:`wave_mm.kronecker`.
+            Recorded in the templates file. ``'TS'`` won the init
+            benchmark's ablation (``docs/defaults.md``).
         fused_qkv: Template q, k and v (and their biases) as one weight
             type ``qkv`` (``qkv_bias``) of mmpretrain's fused shape
-            ``[3D, D]`` with templates of its own, instead of three types.
+            ``[3D, D]`` with templates of its own (the default, which won
+            the same ablation), instead of three types.
         **kwargs: ``VisionTransformer`` arguments.
     """
 
@@ -61,8 +63,8 @@ class WaveTemplate(VisionTransformer):
                  num_templates: int = 12,
                  templated: Sequence[str] = ALL_GROUPS,
                  ancestry: str = '',
-                 kron_order: KronOrder = DEFAULT_ORDER,
-                 fused_qkv: bool = False,
+                 kron_order: KronOrder = 'TS',
+                 fused_qkv: bool = True,
                  **kwargs) -> None:
         if kwargs.get('frozen_stages', -1) > 0:
             raise ValueError('WaveTemplate does not support frozen_stages; '
