@@ -86,6 +86,10 @@ def model_cfg(args: argparse.Namespace, wave: bool) -> dict:
             student['template_width'] = args.template_width
         if args.num_templates:
             student['num_templates'] = args.num_templates
+        if args.kron_order:
+            student['kron_order'] = args.kron_order
+        if args.qkv:
+            student['fused_qkv'] = args.qkv == 'fused'
     width = MODELS.build(dict(vit, arch=args.arch)).embed_dims
     teacher = dict(
         type='ImageClassifier',
@@ -205,7 +209,9 @@ def run_variant(args: argparse.Namespace, name: str,
     row = dict(
         variant=name + (' (fused AdamW)' if args.fused_adamw else ''),
         templates=(f'{args.template_width or 192}-wide blocks, '
-                   f'K={args.num_templates or 12}' if wave else None),
+                   f'K={args.num_templates or 12}, {model.backbone.kron_order}'
+                   f', qkv {"fused" if model.backbone.fused_qkv else "split"}'
+                   if wave else None),
         img_s=img_s,
         img_s_best=args.batch * 1e3 / ms['min'],
         step_ms=ms['median'],
@@ -255,6 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help='WaveTemplate num_templates (default: its own, 12)')
+    parser.add_argument(
+        '--kron-order',
+        choices=['ST', 'TS'],
+        default=None,
+        help="WaveTemplate kron_order (default: its own; the fused compose "
+        "kernel takes 'ST' only)")
+    parser.add_argument(
+        '--qkv',
+        choices=['fused', 'split'],
+        default=None,
+        help='WaveTemplate fused_qkv (default: its own)')
     parser.add_argument('--dtype', default='bf16', choices=['bf16', 'fp32'])
     parser.add_argument(
         '--warmup',
