@@ -265,8 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         '--kron-order',
         choices=['ST', 'TS'],
         default=None,
-        help="WaveTemplate kron_order (default: its own; the fused compose "
-        "kernel takes 'ST' only)")
+        help='WaveTemplate kron_order (default: its own)')
     parser.add_argument(
         '--qkv',
         choices=['fused', 'split'],

@@ -73,6 +73,17 @@ def test_config_builds(path):
     assert sum(p.numel() for p in model.parameters()) > 0
 
 
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
+def test_loaders_without_workers_say_so_to_tools_train(path):
+    """mmpretrain's tools/train.py turns persistent workers on unless the
+    config sets them, and torch refuses them without workers."""
+    cfg = Config.fromfile(path)
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(field) or {}
+        if loader.get('num_workers', 1) == 0:
+            assert loader.get('persistent_workers') is False, field
+
+
 def _types(node) -> set:
     """Every ``type`` named anywhere in a (merged) config value."""
     if isinstance(node, dict):

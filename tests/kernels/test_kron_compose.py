@@ -244,8 +244,47 @@ def test_dispatcher_takes_torch_path_on_cpu(monkeypatch):
     assert torch.equal(compose(s, t, (18, )), kronecker.compose(s, t, (18, )))
 
 
-def test_the_order_ts_and_vectors_take_the_torch_path(monkeypatch):
-    from wave_mm.kernels import compose_all, compose_op, use_fused
+#: ``'TS'`` weights: (scalers, templates, shape, chunks), cropped, with batch
+#: dims, and a fused qkv of 3 parts (each part cropped on its own).
+TS_SPECS = [((), 2, 3, 2, 3, 4, 5, 7, 11, 1),
+            ((3, ), 2, 4, 2, 2, 6, 8, 11, 16, 1),
+            ((), 2, 3, 2, 3, 6, 5, 9, 13, 3)]
+
+
+def ts_entries(dtype: torch.dtype) -> List[tuple]:
+    g = torch.Generator().manual_seed(5)
+    out = []
+    for batch, L, K, A, B, o, i, OUT, IN, chunks in TS_SPECS:
+        s = torch.randn(*batch, L, K, A, B, generator=g, dtype=dtype)
+        t = torch.randn(*batch, K, o, i, generator=g, dtype=dtype)
+        out.append((s.requires_grad_(), t.requires_grad_(), [OUT, IN], chunks))
+    return out
+
+
+def assert_ts_agrees(compose_all: Callable, tol: float) -> None:
+    """``compose_all(..., 'TS')`` equals the torch path, with gradients."""
+    es = ts_entries(torch.float64)
+    out = compose_all([e[:3] for e in es], 'TS', [e[3] for e in es])
+    ref = [kronecker.compose(*e[:3], 'TS', e[3]) for e in es]
+    grads = [torch.randn_like(w) for w in ref]
+    inputs = [x for e in es for x in e[:2]]
+    got = torch.autograd.grad(out, inputs, grads)
+    want = torch.autograd.grad(ref, inputs, grads)
+    for a, b in zip(out + list(got), ref + list(want)):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+@check
+def order_ts_through_the_kernels() -> None:
+    from wave_mm.kernels import compose_op
+    compose_op.use_fused = lambda s, t, shape, order='ST': len(shape) == 2
+    assert_ts_agrees(compose_op.compose_all, 1e-12)
+
+
+def test_the_order_ts_takes_the_kernels_and_vectors_the_torch_path(
+        monkeypatch):
+    from wave_mm.kernels import compose_op, use_fused
 
     class CudaLike:
         """Stands for a CUDA tensor: ``use_fused`` reads only these."""
@@ -253,17 +292,31 @@ def test_the_order_ts_and_vectors_take_the_torch_path(monkeypatch):
 
     monkeypatch.setattr(compose_op, 'HAS_TRITON', True)
     cuda = CudaLike()
-    assert use_fused(cuda, cuda, (8, 8))
-    assert not use_fused(cuda, cuda, (8, 8), 'TS')
+    assert use_fused(cuda, cuda, (8, 8)) and use_fused(cuda, cuda,
+                                                       (8, 8), 'TS')
     assert not use_fused(cuda, cuda, (8, ))
+    with pytest.raises(ValueError, match='kron_order must be one of'):
+        use_fused(cuda, cuda, (8, 8), 'ts')
 
-    def fail(*args):
-        raise AssertionError('the fused op ran')
 
-    monkeypatch.setattr(compose_op, 'kron_compose', fail)
-    es = entries(torch.float64)
-    for w, e in zip(compose_all(es, 'TS'), es):
-        assert torch.equal(w, kronecker.compose(*e, 'TS'))
+def test_ts_is_read_from_st_products(monkeypatch):
+    """On the kernels' path a 'TS' weight is the 'ST' products of its
+    parts' factors in 'TS' order: here the op is stood in for by the torch
+    path in 'ST' (the kernels themselves: the interpreted checks)."""
+    from wave_mm.kernels import compose_op
+
+    def st_products(scalers, templates, shapes):
+        return [
+            kronecker.compose(s, t, shapes[2 * j:2 * j + 2])
+            for j, (s, t) in enumerate(zip(scalers, templates))
+        ]
+
+    monkeypatch.setattr(
+        compose_op,
+        'use_fused',
+        lambda s, t, shape, order='ST': len(shape) == 2)
+    monkeypatch.setattr(compose_op, 'kron_compose', st_products)
+    assert_ts_agrees(compose_op.compose_all, 1e-12)
 
 
 def test_op_rejects_what_compose_rejects():

@@ -138,10 +138,12 @@ def use_fused(scalers: Tensor,
               shape: Sequence[int],
               order: kronecker.KronOrder = kronecker.DEFAULT_ORDER) -> bool:
     """Whether these inputs go to the fused op: 2-D blocks of CUDA tensors
-    in the order ``'ST'`` (the kernels' only one), computed in a fused
-    dtype, with triton installed."""
-    if not (HAS_TRITON and order == 'ST' and len(shape) == 2
-            and scalers.is_cuda and templates.is_cuda):
+    (either order: the kernels compute ``'ST'`` products, which
+    :func:`compose_all` reads in ``'TS'`` order where asked), computed in a
+    fused dtype, with triton installed."""
+    kronecker.check_order(order)
+    if not (HAS_TRITON and len(shape) == 2 and scalers.is_cuda
+            and templates.is_cuda):
         return False
     dtype = compute_dtype(scalers, templates)
     return dtype in FUSED_DTYPES and (dtype != torch.float32 or
@@ -156,9 +158,11 @@ def compose_all(entries: Sequence[Entry],
     :func:`use_fused` go to one fused op call per compute dtype.
 
     Same results and gradients as the torch path, in the same dtype
-    (autocast's, where it is on); the others take the torch path. A weight
-    of several parts goes to the kernels as one layer per part
-    (:func:`wave_mm.kronecker.split_scalers`).
+    (autocast's, where it is on); the others take the torch path. In
+    ``'ST'`` a weight of several parts goes to the kernels as one layer per
+    part (:func:`wave_mm.kronecker.split_scalers`); in ``'TS'`` each part
+    is the kernels' ``'ST'`` product of the same factors, read in ``'TS'``
+    order (:func:`_from_st`).
     """
     chunks = list(chunks or [1] * len(entries))
     if len(chunks) != len(entries):
@@ -173,14 +177,49 @@ def compose_all(entries: Sequence[Entry],
             by_dtype.setdefault(compute_dtype(scalers, templates),
                                 []).append(j)
     for dtype, index in by_dtype.items():
-        parts = [_parts(*entries[j], chunks[j]) for j in index]
-        weights = kron_compose(
-            [s.to(dtype)
-             for s, _, _ in parts], [t.to(dtype) for _, t, _ in parts],
-            [int(n) for _, _, shape in parts for n in shape])
-        for j, w in zip(index, weights):
-            out[j] = kronecker.join_rows(w, 2, chunks[j])
+        calls = [_kernel_entries(*entries[j], order, chunks[j]) for j in index]
+        flat = [e for call in calls for e in call]
+        weights = iter(
+            kron_compose([s.to(dtype) for s, _, _ in flat],
+                         [t.to(dtype) for _, t, _ in flat],
+                         [int(n) for _, _, shape in flat for n in shape]))
+        for j, call in zip(index, calls):
+            made = [next(weights) for _ in call]
+            out[j] = (
+                kronecker.join_rows(made[0], 2, chunks[j]) if order == 'ST'
+                else _from_st(made, entries[j][0], entries[j][2], chunks[j]))
     return out
+
+
+def _kernel_entries(scalers: Tensor, templates: Tensor, shape: Sequence[int],
+                    order: kronecker.KronOrder, chunks: int) -> List[Entry]:
+    """The kernels' ``'ST'`` entries of one weight: in ``'ST'`` the weight
+    of ``chunks`` parts as one of ``chunks`` times the layers
+    (:func:`_parts`); in ``'TS'``, per part, the same scalers with the
+    part's template rows at full size, read by :func:`_from_st`."""
+    if order == 'ST':
+        return [_parts(scalers, templates, shape, chunks)]
+    kronecker.grid_shape(shape, templates.shape[-2:], 'TS', chunks)
+    rows, cols = templates.shape[-2] // chunks, templates.shape[-1]
+    full = (scalers.shape[-2] * rows, scalers.shape[-1] * cols)
+    return [(scalers, templates[..., c * rows:(c + 1) * rows, :], full)
+            for c in range(chunks)]
+
+
+def _from_st(weights: Sequence[Tensor], scalers: Tensor, shape: Sequence[int],
+             chunks: int) -> Tensor:
+    """A ``'TS'`` weight from the ``'ST'`` products of its parts' factors:
+    the same products, rows ``(a, p)`` and columns ``(b, q)`` read as
+    ``(p, a)`` and ``(q, b)``; each part cropped to its rows of ``shape``,
+    then stacked."""
+    grid_rows, grid_cols = scalers.shape[-2:]
+    parts = []
+    for w in weights:
+        rows, cols = w.shape[-2] // grid_rows, w.shape[-1] // grid_cols
+        w = w.unflatten(-1, (grid_cols, cols)).unflatten(-3, (grid_rows, rows))
+        w = w.transpose(-4, -3).transpose(-2, -1).flatten(-2).flatten(-3, -2)
+        parts.append(w[..., :shape[0] // chunks, :shape[1]])
+    return torch.cat(parts, -2) if chunks > 1 else parts[0]
 
 
 def _parts(scalers: Tensor, templates: Tensor, shape: Sequence[int],
