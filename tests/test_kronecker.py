@@ -4,7 +4,7 @@ import torch
 from wave_mm.kronecker import (compose, from_blocks, grid_shape, join_rows,
                                resample_channels, resample_depth,
                                resample_grid, resample_scalers, split_scalers,
-                               to_blocks, width_scale)
+                               st_as_ts, to_blocks, width_scale)
 
 
 def kron_reference(scalers, templates):
@@ -256,3 +256,15 @@ def test_resample_channels_follows_the_order():
     torch.testing.assert_close(
         resample_channels(w, 3, 2, 'scaled', 'TS'),
         blocks[:, :, :2].reshape(2, 4)[:, :3] * 4 / 3)
+
+
+@pytest.mark.parametrize('grid,block', [((2, 3), (4, 5)), ((1, 4), (3, 2))])
+def test_st_as_ts_reads_the_st_product_in_ts_order(grid, block):
+    """For one grid the orders differ by fixed permutations: the 'ST'
+    product of the same factors, read by ``st_as_ts``, is the 'TS' one."""
+    torch.manual_seed(0)
+    S = torch.randn(3, 2, *grid, dtype=torch.float64)
+    T = torch.randn(2, *block, dtype=torch.float64)
+    shape = (grid[0] * block[0], grid[1] * block[1])
+    assert torch.equal(
+        st_as_ts(compose(S, T, shape, 'ST'), grid), compose(S, T, shape, 'TS'))

@@ -208,17 +208,14 @@ def _kernel_entries(scalers: Tensor, templates: Tensor, shape: Sequence[int],
 
 def _from_st(weights: Sequence[Tensor], scalers: Tensor, shape: Sequence[int],
              chunks: int) -> Tensor:
-    """A ``'TS'`` weight from the ``'ST'`` products of its parts' factors:
-    the same products, rows ``(a, p)`` and columns ``(b, q)`` read as
-    ``(p, a)`` and ``(q, b)``; each part cropped to its rows of ``shape``,
-    then stacked."""
-    grid_rows, grid_cols = scalers.shape[-2:]
-    parts = []
-    for w in weights:
-        rows, cols = w.shape[-2] // grid_rows, w.shape[-1] // grid_cols
-        w = w.unflatten(-1, (grid_cols, cols)).unflatten(-3, (grid_rows, rows))
-        w = w.transpose(-4, -3).transpose(-2, -1).flatten(-2).flatten(-3, -2)
-        parts.append(w[..., :shape[0] // chunks, :shape[1]])
+    """A ``'TS'`` weight from the ``'ST'`` products of its parts' factors
+    (:func:`wave_mm.kronecker.st_as_ts`), each part cropped to its rows of
+    ``shape``, then stacked."""
+    rows, cols = shape[0] // chunks, shape[1]
+    parts = [
+        kronecker.st_as_ts(w, scalers.shape[-2:])[..., :rows, :cols]
+        for w in weights
+    ]
     return torch.cat(parts, -2) if chunks > 1 else parts[0]
 
 

@@ -30,7 +30,7 @@ two parts.
 """
 from .blocks import (DEFAULT_ORDER, KRON_ORDERS, KronOrder, check_order,
                      compose, from_blocks, grid_shape, join_rows, split_rows,
-                     split_scalers, to_blocks)
+                     split_scalers, st_as_ts, to_blocks)
 from .resample import (DepthRule, WidthRule, resample_channels, resample_depth,
                        resample_grid, resample_scalers, width_scale)
 
@@ -38,5 +38,5 @@ __all__ = [
     'DEFAULT_ORDER', 'DepthRule', 'KRON_ORDERS', 'KronOrder', 'WidthRule',
     'check_order', 'compose', 'from_blocks', 'grid_shape', 'join_rows',
     'resample_channels', 'resample_depth', 'resample_grid', 'resample_scalers',
-    'split_rows', 'split_scalers', 'to_blocks', 'width_scale'
+    'split_rows', 'split_scalers', 'st_as_ts', 'to_blocks', 'width_scale'
 ]

@@ -233,3 +233,15 @@ def to_blocks(weights: Tensor,
     part_block = _part(weights.shape[-rank:], block, order, chunks)[1]
     blocks = _to_blocks(split_rows(weights, rank, chunks), part_block, order)
     return _join_chunks(blocks, rank, order, chunks)
+
+
+def st_as_ts(weights: Tensor, grid: Sequence[int]) -> Tensor:
+    """The ``'TS'`` weights of the factors whose uncropped ``'ST'`` product
+    is ``weights`` (``[..., A*o, B*i]`` matrices of scaler grid
+    ``(A, B)``): the same products, rows ``(a, p)`` and columns ``(b, q)``
+    read as ``(p, a)`` and ``(q, b)``."""
+    grid_rows, grid_cols = grid
+    rows, cols = weights.shape[-2] // grid_rows, weights.shape[-1] // grid_cols
+    w = weights.unflatten(-1,
+                          (grid_cols, cols)).unflatten(-3, (grid_rows, rows))
+    return w.transpose(-4, -3).transpose(-2, -1).flatten(-2).flatten(-3, -2)
