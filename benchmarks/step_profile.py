@@ -3,9 +3,9 @@
 A few steps run under ``torch.profiler``, each inside a ``record_function``
 range of its own. Time counted:
 
-- on CUDA, *device time* is kernel time. The total is the sum of the
+- on CUDA, time is GPU kernel time. The total is the sum of the
   durations of every device event (kernels, copies, fills), each counted
-  once; an op's time is its total device time (the kernels it and its child
+  once; an op's time is its total GPU time (the kernels it and its child
   ops launched, ``FunctionEvent.device_time_total``);
 - on CPU, where the device is the host, an op's time is its total CPU time
   and the total is the wall time of the step ranges.
