@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from common import markdown, report
+from common import markdown, report, write_json
 
 #: Modes and their members, in launch order (KD first).
 MODES = {
@@ -93,8 +93,7 @@ def work(args: argparse.Namespace,
             variant=args.worker, error=f'{type(exc).__name__}: {exc}'[:300])
     print(row, flush=True)
     if args.worker_out:
-        with open(args.worker_out, 'w') as f:
-            json.dump(row, f)
+        write_json(args.worker_out, row)
     else:
         report('distill_step', title(args), args, device, [row], columns,
                lambda r: r['variant'])
@@ -169,9 +168,13 @@ def summarize(rows: Sequence[Row]) -> Dict[str, object]:
         ``failed`` and, where a worker failed or no pair gave a ratio,
         ``error``.
     """
+
+    def kind(row: Row) -> str:
+        return row['name'].split('-')[0]
+
     pairs: Dict[int, Dict[str, Row]] = {}
     for row in rows:
-        pairs.setdefault(row['pair'], {})[row['name'].split('-')[0]] = row
+        pairs.setdefault(row['pair'], {})[kind(row)] = row
     ratios = []
     for pair in sorted(pairs):
         kd, wave = pairs[pair].get('kd'), pairs[pair].get('wave')
@@ -183,20 +186,17 @@ def summarize(rows: Sequence[Row]) -> Dict[str, object]:
         ratio=_median(ratios),
         ratio_min=min(ratios, default=None),
         ratio_max=max(ratios, default=None))
-    kinds = {row['name'].split('-')[0] for row in rows}
-    for kind in ('kd', 'wave'):
-        done = [
-            r for r in rows
-            if r['name'].startswith(kind + '-') and 'error' not in r
-        ]
-        if kind in kinds:
+    kinds = {kind(row) for row in rows}
+    for name in ('kd', 'wave'):
+        done = [r for r in rows if kind(r) == name and 'error' not in r]
+        if name in kinds:
             stats: Dict[str, object] = dict(runs=len(done))
             for key in MEDIANS:
                 stats[key] = _median([r.get(key) for r in done])
             for key in MAXIMA:
                 found = [r[key] for r in done if r.get(key) is not None]
                 stats[key] = max(found, default=None)
-            summary[kind] = stats
+            summary[name] = stats
     failed = [r for r in rows if 'error' in r]
     summary['failed'] = len(failed)
     if failed:

@@ -1,7 +1,7 @@
 """The init benchmark's report: verdicts, tables, cost and the plot."""
 import os.path as osp
 import time
-from typing import Dict, List, Mapping
+from typing import Callable, Dict, List, Mapping
 
 from grid import LABELS
 from modes import Mode
@@ -37,11 +37,16 @@ def _yes_no(items: List[str]) -> str:
     return 'yes' if not items else 'no: ' + '; '.join(items)
 
 
+def own_lr(mode: Mode, chosen: Mapping[tuple,
+                                       float]) -> Callable[[str, str], float]:
+    """``lr_of(method, size)`` of the tables: each method's chosen lr,
+    the shared one where none is chosen yet."""
+    return lambda method, size: chosen.get((method, size), mode.shared_lr)
+
+
 def verdicts(mode: Mode, cells: Cells, chosen: Mapping[tuple,
                                                        float]) -> List[str]:
-
-    def own(m, s):
-        return chosen.get((m, s), mode.shared_lr)
+    own = own_lr(mode, chosen)
 
     def shared(m, s):
         return mode.shared_lr
@@ -148,9 +153,10 @@ def plot(mode: Mode, cells: Cells, chosen, path: str) -> None:
         1, len(mode.sizes), figsize=(3.2 * len(mode.sizes), 3.2), sharey=True)
     axes = axes if len(mode.sizes) > 1 else [axes]
     lines = {}  # one colour per method in every panel, one legend entry
+    lr_of = own_lr(mode, chosen)
     for ax, size in zip(axes, mode.sizes):
         for i, method in enumerate(mode.methods):
-            lr = chosen.get((method, size.name), mode.shared_lr)
+            lr = lr_of(method, size.name)
             xs = [
                 b for b in mode.budgets
                 if cells.get(('grid', method, size.name, b, lr))
@@ -182,6 +188,7 @@ def write_report(mode_name: str, mode: Mode, results: Dict[str, Dict],
         return fmt([results[name]['accuracy']]) if 'accuracy' in results.get(
             name, {}) else '?'
 
+    lr_of = own_lr(mode, chosen)
     # TLEG applies to targets of the ancestry's width only.
     tleg = (f'{acc("aux_tleg")} %' if 'aux_tleg' in results else
             'not needed (no target of the ancestry\'s width)')
@@ -198,11 +205,9 @@ def write_report(mode_name: str, mode: Mode, results: Dict[str, Dict],
         '\n## Verdicts\n',
         '\n'.join(f'- {c}' for c in checks),
         '\n## Headline (%; each method at its own lr)\n',
-        headline_table(mode, cells, lambda m, s: chosen.get(
-            (m, s), mode.shared_lr)),
+        headline_table(mode, cells, lr_of),
         '\n## Test accuracy (%), each method at its own lr\n',
-        grid_table(mode, cells, lambda m, s: chosen.get(
-            (m, s), mode.shared_lr)),
+        grid_table(mode, cells, lr_of),
         f'\n## Chosen lr (validation accuracy % at {mode.select_budget} '
         f'epochs for {" / ".join(f"{x:g}" for x in mode.lrs)})\n',
         lr_table(mode, cells, chosen),
