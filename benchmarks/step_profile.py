@@ -5,8 +5,11 @@ range of its own. Time counted:
 
 - on CUDA, time is GPU kernel time. The total is the sum of the
   durations of every device event (kernels, copies, fills), each counted
-  once; an op's time is its total GPU time (the kernels it and its child
-  ops launched, ``FunctionEvent.device_time_total``);
+  once; the GPU-side mirrors of ``record_function`` ranges (user
+  annotations, such as the step range itself) span kernels already
+  counted and are left out. An op's time is its total GPU time (the
+  kernels it and its child ops launched,
+  ``FunctionEvent.device_time_total``);
 - on CPU, where the device is the host, an op's time is its total CPU time
   and the total is the wall time of the step ranges.
 
@@ -32,6 +35,16 @@ COMPOSE_OPS = ('wave_mm::kron_compose', 'wave_mm::kron_compose_backward')
 #: around ``step()`` and the fused AdamW op.
 OPTIMIZER_KEYS = ('Optimizer.step', '_fused_adamw')
 STEP_RANGE = 'benchmark::profiled_step'
+#: Kernels listed by :func:`top_kernels`, and the characters of their names.
+TOP_KERNELS = 15
+NAME_CHARS = 90
+
+
+def is_device_work(event: FunctionEvent) -> bool:
+    """Whether ``event`` is a kernel, copy or fill on the device, not a
+    host op or a range annotated over device work."""
+    return (event.device_type != DeviceType.CPU and not event.is_async
+            and not event.is_user_annotation)
 
 
 def outermost(events: Iterable[FunctionEvent],
@@ -62,14 +75,13 @@ def shares(events: List[FunctionEvent], steps: int,
     Returns:
         ``compose_share`` (``None`` where no composition op ran),
         ``compose_calls``, ``optim_share``, ``host_ms_per_step`` (wall time
-        of a step's range on the host) and ``device_ms_per_step`` (the
-        total divided by ``steps``).
+        of a step's range on the host), ``device_ms_per_step`` (the
+        total divided by ``steps``) and, on CUDA, ``top_kernels``.
     """
     ranges = outermost(events, lambda name: name == STEP_RANGE)
     host_us = sum(e.cpu_time_total for e in ranges)
     if on_device:
-        total = sum(e.device_time_total for e in events
-                    if e.device_type != DeviceType.CPU and not e.is_async)
+        total = sum(e.device_time_total for e in events if is_device_work(e))
 
         def spent(e: FunctionEvent) -> float:
             return e.device_time_total
@@ -93,7 +105,24 @@ def shares(events: List[FunctionEvent], steps: int,
         compose_calls=len(compose),
         optim_share=share(optim),
         host_ms_per_step=host_us / 1e3 / max(steps, 1),
-        device_ms_per_step=total / 1e3 / max(steps, 1))
+        device_ms_per_step=total / 1e3 / max(steps, 1),
+        top_kernels=top_kernels(events, steps) if on_device else [])
+
+
+def top_kernels(events: List[FunctionEvent],
+                steps: int,
+                count: int = TOP_KERNELS) -> List[List[object]]:
+    """The ``count`` device kernels (by name) of most GPU time:
+    ``[name, ms per step, share]``, largest first; names are cut to
+    :data:`NAME_CHARS` characters."""
+    spent: Dict[str, float] = {}
+    for e in events:
+        if is_device_work(e):
+            spent[e.name] = spent.get(e.name, 0.0) + e.device_time_total
+    total = sum(spent.values())
+    ranked = sorted(spent.items(), key=lambda kv: -kv[1])[:count]
+    return [[name[:NAME_CHARS], us / 1e3 / max(steps, 1), us / total]
+            for name, us in ranked]
 
 
 def profile_steps(step: Callable[[], None], device: torch.device,

@@ -15,7 +15,9 @@ SCRIPT = osp.join(ROOT, 'benchmarks', 'distill_step.py')
 sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
 import distill_step  # noqa: E402
 import step_pairs  # noqa: E402
-from step_profile import profile_steps  # noqa: E402
+import step_profile  # noqa: E402
+from torch.autograd import DeviceType  # noqa: E402
+from torch.autograd.profiler_util import FunctionEvent  # noqa: E402
 
 TINY = [
     '--device', 'cpu', '--arch', 'deit-tiny', '--img-size', '32',
@@ -115,11 +117,59 @@ def test_profile_shares_of_a_cpu_step():
         opt.step()
         opt.zero_grad()
 
-    shares = profile_steps(step, torch.device('cpu'), 2)
+    shares = step_profile.profile_steps(step, torch.device('cpu'), 2)
     assert 0 < shares['optim_share'] <= 1
     assert shares['compose_share'] is None and shares['compose_calls'] == 0
     assert shares['host_ms_per_step'] > 0
-    assert profile_steps(step, torch.device('cpu'), 0) == {}
+    assert step_profile.profile_steps(step, torch.device('cpu'), 0) == {}
+
+
+def kernel(name, start_us, end_us, **extra):
+    return FunctionEvent(
+        0,
+        name,
+        0,
+        start_us,
+        end_us,
+        use_device='cuda',
+        device_type=extra.pop('device_type', DeviceType.CUDA),
+        **extra)
+
+
+def test_top_kernels_rank_device_time_per_name_and_step():
+    events = [
+        kernel('gemm', 0, 30),
+        kernel('adamw', 30, 40),
+        kernel('gemm', 40, 70),
+        kernel('x' * 200, 70, 90),
+        kernel('host op', 0, 500, device_type=DeviceType.CPU),
+        kernel('async', 0, 500, is_async=True),
+        kernel('benchmark::profiled_step', 0, 90, is_user_annotation=True),
+    ]
+    found = step_profile.top_kernels(events, steps=2, count=2)
+    assert [name for name, _, _ in found] == ['gemm', 'x' * 90]
+    assert found[0][1] == pytest.approx(0.03)  # 60 us over 2 steps, in ms
+    assert found[0][2] == pytest.approx(60 / 90)
+    assert found[1][2] == pytest.approx(20 / 90)
+
+
+def test_device_shares_leave_out_annotated_ranges():
+    step = kernel(step_profile.STEP_RANGE, 0, 1000, device_type=DeviceType.CPU)
+    optim = kernel(
+        'Optimizer.step#AdamW.step', 500, 900, device_type=DeviceType.CPU)
+    optim.append_kernel('adamw', 0, 10)
+    events = [
+        step,
+        optim,
+        kernel('gemm', 0, 60),
+        kernel('adamw', 60, 70),
+        kernel(step_profile.STEP_RANGE, 0, 70, is_user_annotation=True),
+    ]
+    found = step_profile.shares(events, steps=1, on_device=True)
+    assert found['device_ms_per_step'] == pytest.approx(0.07)
+    assert found['optim_share'] == pytest.approx(10 / 70)
+    assert found['host_ms_per_step'] == pytest.approx(1.0)
+    assert [name for name, _, _ in found['top_kernels']] == ['gemm', 'adamw']
 
 
 @pytest.mark.filterwarnings('ignore:.*get_instance:UserWarning')
