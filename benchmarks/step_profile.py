@@ -40,11 +40,15 @@ TOP_KERNELS = 15
 NAME_CHARS = 90
 
 
-def is_device_work(event: FunctionEvent) -> bool:
-    """Whether ``event`` is a kernel, copy or fill on the device, not a
-    host op or a range annotated over device work."""
-    return (event.device_type != DeviceType.CPU and not event.is_async
-            and not event.is_user_annotation)
+def kernel_times(events: Iterable[FunctionEvent]) -> Dict[str, float]:
+    """GPU time in µs per name of the kernels, copies and fills on the
+    device; host ops and ranges annotated over device work are left out."""
+    spent: Dict[str, float] = {}
+    for e in events:
+        if (e.device_type != DeviceType.CPU and not e.is_async
+                and not e.is_user_annotation):
+            spent[e.name] = spent.get(e.name, 0.0) + e.device_time_total
+    return spent
 
 
 def outermost(events: Iterable[FunctionEvent],
@@ -81,11 +85,13 @@ def shares(events: List[FunctionEvent], steps: int,
     ranges = outermost(events, lambda name: name == STEP_RANGE)
     host_us = sum(e.cpu_time_total for e in ranges)
     if on_device:
-        total = sum(e.device_time_total for e in events if is_device_work(e))
+        kernels = kernel_times(events)
+        total = sum(kernels.values())
 
         def spent(e: FunctionEvent) -> float:
             return e.device_time_total
     else:
+        kernels = {}
         total = host_us
 
         def spent(e: FunctionEvent) -> float:
@@ -106,21 +112,17 @@ def shares(events: List[FunctionEvent], steps: int,
         optim_share=share(optim),
         host_ms_per_step=host_us / 1e3 / max(steps, 1),
         device_ms_per_step=total / 1e3 / max(steps, 1),
-        top_kernels=top_kernels(events, steps) if on_device else [])
+        top_kernels=top_kernels(kernels, steps))
 
 
-def top_kernels(events: List[FunctionEvent],
+def top_kernels(kernels: Dict[str, float],
                 steps: int,
                 count: int = TOP_KERNELS) -> List[List[object]]:
-    """The ``count`` device kernels (by name) of most GPU time:
-    ``[name, ms per step, share]``, largest first; names are cut to
-    :data:`NAME_CHARS` characters."""
-    spent: Dict[str, float] = {}
-    for e in events:
-        if is_device_work(e):
-            spent[e.name] = spent.get(e.name, 0.0) + e.device_time_total
-    total = sum(spent.values())
-    ranked = sorted(spent.items(), key=lambda kv: -kv[1])[:count]
+    """The ``count`` device kernels of most GPU time in ``kernels``
+    (:func:`kernel_times`): ``[name, ms per step, share]``, largest first;
+    names are cut to :data:`NAME_CHARS` characters."""
+    total = sum(kernels.values())
+    ranked = sorted(kernels.items(), key=lambda kv: -kv[1])[:count]
     return [[name[:NAME_CHARS], us / 1e3 / max(steps, 1), us / total]
             for name, us in ranked]
 

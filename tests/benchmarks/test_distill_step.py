@@ -146,7 +146,8 @@ def test_top_kernels_rank_device_time_per_name_and_step():
         kernel('async', 0, 500, is_async=True),
         kernel('benchmark::profiled_step', 0, 90, is_user_annotation=True),
     ]
-    found = step_profile.top_kernels(events, steps=2, count=2)
+    found = step_profile.top_kernels(
+        step_profile.kernel_times(events), steps=2, count=2)
     assert [name for name, _, _ in found] == ['gemm', 'x' * 90]
     assert found[0][1] == pytest.approx(0.03)  # 60 us over 2 steps, in ms
     assert found[0][2] == pytest.approx(60 / 90)
