@@ -121,6 +121,7 @@ def test_profile_shares_of_a_cpu_step():
     assert 0 < shares['optim_share'] <= 1
     assert shares['compose_share'] is None and shares['compose_calls'] == 0
     assert shares['host_ms_per_step'] > 0
+    assert shares['top_kernels'] == []
     assert step_profile.profile_steps(step, torch.device('cpu'), 0) == {}
 
 
