@@ -80,7 +80,7 @@ def shares(events: List[FunctionEvent], steps: int,
         ``compose_share`` (``None`` where no composition op ran),
         ``compose_calls``, ``optim_share``, ``host_ms_per_step`` (wall time
         of a step's range on the host), ``device_ms_per_step`` (the
-        total divided by ``steps``) and, on CUDA, ``top_kernels``.
+        total divided by ``steps``) and ``top_kernels`` (empty on CPU).
     """
     ranges = outermost(events, lambda name: name == STEP_RANGE)
     host_us = sum(e.cpu_time_total for e in ranges)

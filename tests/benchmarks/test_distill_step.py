@@ -125,7 +125,7 @@ def test_profile_shares_of_a_cpu_step():
     assert step_profile.profile_steps(step, torch.device('cpu'), 0) == {}
 
 
-def kernel(name, start_us, end_us, **extra):
+def event(name, start_us, end_us, **extra):
     return FunctionEvent(
         0,
         name,
@@ -139,13 +139,13 @@ def kernel(name, start_us, end_us, **extra):
 
 def test_top_kernels_rank_device_time_per_name_and_step():
     events = [
-        kernel('gemm', 0, 30),
-        kernel('adamw', 30, 40),
-        kernel('gemm', 40, 70),
-        kernel('x' * 200, 70, 90),
-        kernel('host op', 0, 500, device_type=DeviceType.CPU),
-        kernel('async', 0, 500, is_async=True),
-        kernel('benchmark::profiled_step', 0, 90, is_user_annotation=True),
+        event('gemm', 0, 30),
+        event('adamw', 30, 40),
+        event('gemm', 40, 70),
+        event('x' * 200, 70, 90),
+        event('host op', 0, 500, device_type=DeviceType.CPU),
+        event('async', 0, 500, is_async=True),
+        event(step_profile.STEP_RANGE, 0, 90, is_user_annotation=True),
     ]
     found = step_profile.top_kernels(
         step_profile.kernel_times(events), steps=2, count=2)
@@ -156,16 +156,16 @@ def test_top_kernels_rank_device_time_per_name_and_step():
 
 
 def test_device_shares_leave_out_annotated_ranges():
-    step = kernel(step_profile.STEP_RANGE, 0, 1000, device_type=DeviceType.CPU)
-    optim = kernel(
+    step = event(step_profile.STEP_RANGE, 0, 1000, device_type=DeviceType.CPU)
+    optim = event(
         'Optimizer.step#AdamW.step', 500, 900, device_type=DeviceType.CPU)
     optim.append_kernel('adamw', 0, 10)
     events = [
         step,
         optim,
-        kernel('gemm', 0, 60),
-        kernel('adamw', 60, 70),
-        kernel(step_profile.STEP_RANGE, 0, 70, is_user_annotation=True),
+        event('gemm', 0, 60),
+        event('adamw', 60, 70),
+        event(step_profile.STEP_RANGE, 0, 70, is_user_annotation=True),
     ]
     found = step_profile.shares(events, steps=1, on_device=True)
     assert found['device_ms_per_step'] == pytest.approx(0.07)
